@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The test command (`make test`): module in sync with notebooks, notebook tests, plain tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=.venv/bin
+export MPLBACKEND=Agg TF_CPP_MIN_LOG_LEVEL=2 PYTHONUNBUFFERED=1
+# Real data: use ../shared/data when it exists and nothing else was given.
+if [ -z "${FERMI_NB_DATA:-}" ] && [ -d ../shared/data ]; then export FERMI_NB_DATA="$(cd ../shared/data && pwd)"; fi
+echo "== FERMI_NB_DATA=${FERMI_NB_DATA:-<unset: real-data tests skip>}"
+
+echo "== nbdev_export: fermi_nb/ must be what the notebooks export"
+before=$(git status --porcelain -- fermi_nb || true)
+$BIN/nbdev_export
+after=$(git status --porcelain -- fermi_nb || true)
+if [ "$before" != "$after" ]; then
+  echo "ERROR: nbdev_export changed fermi_nb/ — the module is out of sync with nbs/. Run 'make export' and commit."
+  git status --porcelain -- fermi_nb; git diff --stat -- fermi_nb; exit 1
+fi
+
+echo "== nbdev_test (notebooks, quick profile)"
+$BIN/nbdev_test --path nbs --n_workers 2 --timing
+
+echo "== pytest"
+$BIN/python -m pytest -q tests

@@ -1,0 +1,40 @@
+"Profile validation with real bad profile files."
+import pytest
+from fermi_nb.config import load_profile, list_profiles, ProfileError
+
+GOOD = (__import__('fermi_nb.config', fromlist=['PROFILE_DIR']).PROFILE_DIR / 'lat6.yaml').read_text()
+
+def write(tmp_path, text, name='bad.yaml'):
+    p = tmp_path / name; p.write_text(text); return p
+
+def test_shipped_profiles_load():
+    assert {'quick', 'lat6', 'real573w'} <= set(list_profiles())
+    for name in list_profiles(): load_profile(name)
+
+@pytest.mark.parametrize('old,new,message', [
+    ('n_years: 10', 'n_years: 10\nn_yeers: 3', "unknown key 'n_yeers'"),
+    ('nside: [128, 128, 256, 512, 1024, 1024]', 'nside: [128, 128, 256, 500, 1024, 1024]', 'nside[3]=500 is not a power of two'),
+    ('n_years: 10', 'n_years: 10.5', "'n_years' must be an integer"),
+    ('[1.0, 2.0], [2.0, 7.0]', '[1.0, 2.0], [1.5, 7.0]', 'energy_bins_gev[3]'),
+    ('npix: [32, 32, 64, 128, 128, 128]', 'npix: [32, 32, 64, 16, 128, 128]', 'patches.npix[3]=16'),
+    ('npix: [32, 32, 64, 128, 128, 128]', 'npix: [32, 32, 64, 128, 128]', "'patches.npix' has 5 entries"),
+    ('event_type: FRONT', 'event_type: FRONTAL', "instrument.event_type='FRONTAL'"),
+    ('mask_radius_px: 5', 'mask_radius_px: five', "'patches.mask_radius_px' must be a number"),
+    ('grid_nside: 8', 'grid_nside: 6', 'patches.grid_nside=6 is not a power of two'),
+])
+def test_bad_profile_files(tmp_path, old, new, message):
+    assert old in GOOD
+    path = write(tmp_path, GOOD.replace(old, new, 1))
+    with pytest.raises(ProfileError) as err: load_profile(path)
+    assert message in str(err.value)
+
+def test_extends_and_overrides(tmp_path):
+    path = write(tmp_path, 'extends: quick\nname: tiny\ntraining: {epochs: 1}\n', 'tiny.yaml')
+    p = load_profile(path)
+    assert p.name == 'tiny' and p.training.epochs == 1 and p.nside == load_profile('quick').nside
+    assert load_profile('quick', {'patches.mask_radius_px': 3}).patches.mask_radius_px == 3.0
+    with pytest.raises(ProfileError, match="unknown key 'training.epoch'"):
+        load_profile('quick', {'training.epoch': 1})
+
+def test_missing_profile_named():
+    with pytest.raises(ProfileError, match="unknown profile 'lat7'"): load_profile('lat7')
