@@ -82,6 +82,7 @@ class PatchConfig:
     mask_radius_px: float = 5.0           # radius of the target disk on the finest grid [px]
     random_rotation: bool = True          # random rotation offset of the patch grid per training sky
     max_patches: typing.Optional[int] = None  # use only the first N patch centres (tiny test profiles)
+    interpolation: str = 'bilinear'       # HEALPix → patch pixel interpolation: 'bilinear' (4 pixels) or 'nearest'
 
 @dataclass
 class TrainingConfig:
@@ -95,6 +96,12 @@ class TrainingConfig:
     base_filters: int = 16                # filters of the first U-Net level; doubled per level
     loss: str = 'dice_bce'                # 'bce', 'weighted_bce', 'dice', 'dice_bce', 'focal'
     seed: int = 0                         # base seed of the skies and of training
+    bottleneck_npix: int = 16             # side of the U-Net bottleneck [px]; depth = log2(finest_npix / bottleneck_npix)
+    normalisation: str = 'log1p'          # detector input transform of the counts (miun.normalise_counts): 'log1p', 'anscombe', 'none'
+    lr_factor: float = 0.1                # ReduceLROnPlateau: multiply the learning rate by this on a plateau
+    lr_patience: int = 5                  # ReduceLROnPlateau: epochs without val_loss improvement before reducing
+    min_lr: float = 1e-5                  # ReduceLROnPlateau: floor of the learning rate
+    early_stopping_patience: int = 10     # epochs without val_loss improvement before training stops
 
 @dataclass
 class LocalisationConfig:
@@ -105,6 +112,10 @@ class LocalisationConfig:
     max_group_px: int = 5                 # largest pixel group accepted as one source
     stitch_radius_deg: float = 0.15       # merge candidates of overlapping patches within this radius [deg]
     match_radius_deg: float = 0.3         # match detections to true sources within this radius [deg]
+    prob_threshold: float = 0.5           # binarise the network probability at this value before the disk-kernel score
+    refine_centroid: bool = True          # blob: refine each group's mean position by the probability centroid within mask_radius_px + 1
+    log_threshold: float = 0.1            # minimum scale-normalised LoG response of a blob (method 'log')
+    stitch_rule: str = 'mean'             # merged position: 'mean' (score-weighted mean direction) or 'edge' (candidate farthest from its patch edge)
 
 @dataclass
 class CharacterisationConfig:
@@ -116,7 +127,7 @@ class CharacterisationConfig:
     yearly_min_energy_gev: float = 1.0    # only bins above this energy enter the yearly channels
     batch_size: int = 64                  # samples per batch of the characterisation networks
     learning_rate: float = 2e-3           # Adam initial learning rate of the characterisation networks
-    base_filters: int = 16                # filters of the first convolution; doubled once
+    base_filters: int = 8                 # filters of the first convolution of the characterisation networks; doubled once
     rotate_minority: bool = True          # add 90/180/270 deg rotations of PSR and PWN+SNR images (class net)
     val_fraction: float = 0.2             # share of the training detections held out for calibration
 
@@ -127,7 +138,7 @@ class RealDataConfig:
     exposure_map: typing.Optional[str] = None    # manifest entry of its exposure map
     catalog: typing.Optional[str] = None         # manifest entry of the reference catalogue (4FGL-DR2)
     source_mask: typing.Optional[str] = None     # manifest entry of a point-source mask
-    diffuse_templates: list[str] = field(default_factory=list)  # manifest entries of the diffuse templates fitted by the classical reference; [] → from diffuse.model (p6v11: template_dif; modelO: template_Opi + template_Oic) + template_iso (+ template_bub if diffuse.fermi_bubbles), next to counts_map
+    diffuse_templates: list[str] = field(default_factory=list)  # manifest entries of the diffuse templates fitted by the classical reference; [] → from diffuse.model (p6v11: template_dif; modelO: template_Opi + template_Oic) + template_iso (+ template_bub if diffuse.fermi_bubbles), keys of fermi_nb.diffuse.TEMPLATE_KEYS
     classical_aperture_deg: float = 0.6          # aperture radius of the classical Poisson test (pixel centres within it) [deg]
     classical_min_sqrt_ts: float = 5.0           # classical detection threshold on sqrt(TS) of a local maximum
     classical_photon_index: float = 2.2          # power-law photon index converting the classical band excess to 1–1000 GeV flux
@@ -275,8 +286,14 @@ def validate_profile(p: Profile):
         if c not in VALID_CLASSES: raise ProfileError(f"{where}: population.classes[{i}]='{c}' is not one of {VALID_CLASSES}")
     if p.diffuse.model not in ('analytic', 'p6v11', 'modelO'):
         raise ProfileError(f"{where}: diffuse.model='{p.diffuse.model}' is not one of ('analytic', 'p6v11', 'modelO')")
+    if p.patches.interpolation not in ('bilinear', 'nearest'):
+        raise ProfileError(f"{where}: patches.interpolation='{p.patches.interpolation}' is not one of ('bilinear', 'nearest')")
     if p.localisation.method not in ('blob', 'log'):
         raise ProfileError(f"{where}: localisation.method='{p.localisation.method}' is not one of ('blob', 'log')")
+    if p.localisation.stitch_rule not in ('edge', 'mean'):
+        raise ProfileError(f"{where}: localisation.stitch_rule='{p.localisation.stitch_rule}' is not one of ('edge', 'mean')")
+    if not 0 < p.localisation.prob_threshold < 1:
+        raise ProfileError(f"{where}: localisation.prob_threshold={p.localisation.prob_threshold} must be in (0, 1)")
     if p.population.s1_min_ph_cm2_s <= 0:
         raise ProfileError(f"{where}: population.s1_min_ph_cm2_s={p.population.s1_min_ph_cm2_s} must be > 0")
     return p

@@ -1,0 +1,138 @@
+"Tests of the source images (40) and the characterisation networks (41) on tiny quick-profile data."
+import os
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+import numpy as np
+import pandas as pd
+import healpy as hp
+import pytest
+
+from fermi_nb.config import load_profile
+from fermi_nb.source_images import (CountsMaps, FAKE, SourceImageBuilder, development_detections, label_detections,
+                                    sky_to_tangent_deg, source_images, subpixel_offset, tangent_to_sky_deg,
+                                    yearly_bin_weights, year_factors)
+from fermi_nb.characterise import (characterise, class_names, fit_temperature, load_characterisation, prepare_arrays,
+                                   r_quantile, reliability, sigma_scale_1d, train_characterisation, youden_threshold,
+                                   evaluate, _sigmoid)
+
+
+@pytest.fixture(scope='module')
+def profile():
+    return load_profile('quick', {'characterisation.epochs': 2, 'characterisation.n_flux_members': 3,
+                                  'characterisation.n_location_members': 5})
+
+
+@pytest.fixture(scope='module')
+def sky(profile):
+    from fermi_nb.sky import simulate_sky
+    return simulate_sky(profile, 11)
+
+
+@pytest.fixture(scope='module')
+def detections(sky, profile):
+    return development_detections(sky, profile, np.random.default_rng(0), max_detections=600)
+
+
+def test_tangent_round_trip():
+    rng = np.random.default_rng(1)
+    l0, b0 = rng.uniform(0, 360, 50), rng.uniform(-85, 85, 50)
+    x, y = rng.normal(0, 2, 50), rng.normal(0, 2, 50)
+    xx, yy = sky_to_tangent_deg(l0, b0, *tangent_to_sky_deg(l0, b0, x, y))
+    assert np.allclose(xx, x, atol=1e-9) and np.allclose(yy, y, atol=1e-9)
+
+
+def test_yearly_weights(profile):
+    assert yearly_bin_weights(profile).tolist() == [1, 1, 1]
+    assert yearly_bin_weights(profile, 3.0).tolist() == [0, 1, 1]
+    with pytest.raises(ValueError, match='yearly_min_energy_gev'):
+        yearly_bin_weights(profile, 2000.0)
+
+
+def test_images_shape_and_counts_maps_path(sky, detections, profile):
+    S, nb, Y = profile.characterisation.image_px, profile.n_bins, profile.n_years
+    det = detections.head(30)
+    asimov, lat = source_images(sky, det, profile)
+    assert asimov.shape == (30, S, S, nb + Y) and asimov.dtype == np.float32
+    assert np.allclose(lat, det.glat_deg)
+    f = year_factors(sky.sources, Y)
+    maps = CountsMaps([sky.counts(k) for k in range(nb)],
+                      [[sky.diffuse_counts[k] / Y + sky.source_counts_map(k, f[:, y] / Y) for k in range(nb)] for y in range(Y)])
+    same, _ = source_images(maps, det, profile, rng=np.random.default_rng(0))  # rng is ignored for observed counts
+    assert np.allclose(same, asimov, rtol=1e-4, atol=1e-4)
+    noisy, _ = source_images(sky, det, profile, rng=np.random.default_rng(0))
+    assert np.allclose(noisy.sum(), asimov.sum(), rtol=0.05) and not np.allclose(noisy, asimov)
+
+
+def test_bright_source_counts_conserved(sky, profile):
+    # a bright isolated source: the image holds about its counts (+ the diffuse under it)
+    src = sky.sources
+    s = src[(src.glat_deg.abs() > 30)].sort_values('counts_bin2').iloc[-1]
+    det = pd.DataFrame({'glon_deg': [s.glon_deg], 'glat_deg': [s.glat_deg]})
+    img, _ = source_images(sky, det, profile)
+    k = 2
+    diffuse_only, _ = source_images(CountsMaps([sky.diffuse_counts[j] for j in range(profile.n_bins)]), det, profile)
+    assert abs(img[0, ..., k].sum() - diffuse_only[0, ..., k].sum() - s.counts_bin2) < 0.15 * s.counts_bin2
+
+
+def test_bad_inputs(sky, profile):
+    with pytest.raises(ValueError, match='glat_deg'):
+        source_images(sky, pd.DataFrame({'glon_deg': [0.0]}), profile)
+    with pytest.raises(ValueError, match='nside'):
+        source_images(CountsMaps([np.zeros(12)] * profile.n_bins), pd.DataFrame({'glon_deg': [0.], 'glat_deg': [0.]}), profile)
+    with pytest.raises(TypeError, match='CountsMaps'):
+        source_images(object(), pd.DataFrame({'glon_deg': [0.], 'glat_deg': [0.]}), profile)
+
+
+def test_labels_and_subpixel(sky, detections, profile):
+    lab = label_detections(detections[['glon_deg', 'glat_deg']], sky.sources, profile.localisation.match_radius_deg)
+    assert (lab.label == detections.label).mean() > 0.9
+    off = subpixel_offset(detections, profile)
+    assert off.shape == (len(detections), 2) and np.abs(off).max() < 1
+
+
+def test_temperature_and_threshold():
+    rng = np.random.default_rng(3)
+    z = rng.normal(0, 3, 20000); y = (rng.uniform(size=z.size) < _sigmoid(z / 2.5)).astype(float)
+    assert abs(fit_temperature(z, y) - 2.5) < 0.2        # recovers the true temperature
+    mp, fy, cnt, ece = reliability(_sigmoid(z / 2.5), y)
+    assert ece < 0.02
+    t = youden_threshold(np.r_[rng.uniform(0, 0.4, 500), rng.uniform(0.6, 1, 500)], np.r_[np.zeros(500), np.ones(500)])
+    assert 0.35 < t < 0.65
+
+
+def test_uncertainty_helpers():
+    assert np.isclose(r_quantile(1.0, 0.68), 1.5096, atol=1e-3)
+    rng = np.random.default_rng(4)
+    assert abs(sigma_scale_1d(rng.normal(0, 2, 50000), np.ones(50000)) - 2) < 0.05
+    # r68 of a circular Gaussian covers 68% of 2-D offsets
+    d = np.hypot(rng.normal(0, 0.3, 50000), rng.normal(0, 0.3, 50000))
+    assert abs(np.mean(d < r_quantile(0.3, 0.68)) - 0.68) < 0.01
+
+
+def test_train_save_load_characterise(sky, detections, profile, tmp_path):
+    rng = np.random.default_rng(5)
+    arrays = prepare_arrays([sky], [detections], profile, rng)
+    assert arrays['images'].shape[0] == len(detections)
+    assert set(np.unique(arrays['y_class'])) <= set(range(len(class_names(profile))))
+    models = train_characterisation(profile, [detections], [sky], tmp_path / 'char', seed=1, arrays=arrays)
+    for f in ('flux_0.keras', 'realfake.keras', 'class.keras', 'location_4.keras', 'calibration.json', 'profile.yaml'):
+        assert (tmp_path / 'char' / f).exists()
+    cal = models.calibration
+    assert cal['t_realfake'] > 0 and 0 <= cal['threshold_real'] <= 1 and cal['loc_sigma_scale'] > 0
+    loaded = load_characterisation(tmp_path / 'char', profile)
+    det = detections.head(50)[['glon_deg', 'glat_deg', 'score']]
+    table = characterise(det, sky, loaded, profile, np.random.default_rng(2))
+    for c in ['flux_log10_s1', 'flux_log10_s1_err', 'p_real', 'p_BLL', 'p_FSRQ', 'p_PSR', 'p_PWN+SNR', 'p_FAKE',
+              'r68_deg', 'r95_deg', 'glon_deg', 'glat_deg', 'glon_raw_deg', 'glat_raw_deg']:
+        assert c in table and np.all(np.isfinite(table[c].astype(float)))
+    assert np.allclose(table[[f'p_{c}' for c in class_names(profile)]].sum(axis=1), 1, atol=1e-5)
+    assert np.all(table.r95_deg > table.r68_deg)
+    # the loaded models predict what the trained ones predicted
+    again = characterise(det, sky, models, profile, np.random.default_rng(2))
+    assert np.allclose(again.flux_log10_s1, table.flux_log10_s1, atol=1e-5)
+    # even 2 epochs on 600 detections beat chance at real vs fake
+    m, _ = evaluate(models, arrays, profile)
+    assert m['auc_real'] > 0.7
+    with pytest.raises(ValueError, match='energy_bins_gev'):
+        load_characterisation(tmp_path / 'char', load_profile('lat6'))
+    with pytest.raises(FileNotFoundError):
+        load_characterisation(tmp_path, profile)
