@@ -13,7 +13,8 @@ from .localisation import lonlat_to_unit, localise, synthetic_sky_prob_maps
 
 # %% auto #0
 __all__ = ['QUANTITIES', 'Matches', 'match_catalogs', 'binomial_rate', 'completeness_purity', 'default_bins', 'binned_rates',
-           'evaluate', 'plot_rates', 'pr_curve', 'plot_pr_curve']
+           'evaluate', 'plot_rates', 'pr_curve', 'plot_pr_curve', 'evaluate_skies', 'completeness_above',
+           'matched_table', 'pool_counts']
 
 # %% ../nbs/31_evaluation.ipynb #cbaa686d
 @dataclass
@@ -205,3 +206,65 @@ def plot_pr_curve(curves: dict,         # {name: pr_curve() table}
             ax.plot(w.completeness, w.purity, 'k*', ms=11)
     ax.set_xlabel('completeness (recall)'); ax.set_ylabel('purity (precision)'); ax.grid(alpha=0.3); ax.legend(fontsize=7)
     return ax
+
+# %% ../nbs/31_evaluation.ipynb #c896b67c
+def evaluate_skies(dets: list,        # detection tables, one per sky
+                   truths: list,      # true-source tables, one per sky (same order)
+                   radius_deg: float, # match radius [deg]
+                  ) -> dict:          # as `evaluate`, pooled over skies, plus 'det' and 'truth' (the concatenated tables) and 'per_sky'
+    "Match each sky on its own and pool the counts: overall and binned rates over all skies."
+    if len(dets) != len(truths): raise ValueError(f"evaluate_skies: {len(dets)} detection tables for {len(truths)} truth tables")
+    if not dets: raise ValueError("evaluate_skies: no skies")
+    ms = [match_catalogs(d, t, radius_deg) for d, t in zip(dets, truths)]
+    off_t = np.cumsum([0] + [len(t) for t in truths])[:-1]; off_d = np.cumsum([0] + [len(d) for d in dets])[:-1]
+    pairs = pd.concat([m.pairs.assign(truth_idx=m.pairs.truth_idx + ot, det_idx=m.pairs.det_idx + od)
+                       for m, ot, od in zip(ms, off_t, off_d)], ignore_index=True)
+    m = Matches(pairs, np.concatenate([x.truth_matched for x in ms]), np.concatenate([x.det_matched for x in ms]), radius_deg)
+    det, truth = pd.concat(dets, ignore_index=True), pd.concat(truths, ignore_index=True)
+    out = {'matches': m, 'overall': completeness_purity(m), 'det': det, 'truth': truth,
+           'per_sky': pd.concat([completeness_purity(x) for x in ms], ignore_index=True)}
+    for q in QUANTITIES:
+        if q == 'sqrt_ts' and 'expected_ts' not in truth: continue
+        if q == 's1' and 's1_ph_cm2_s' not in truth: continue
+        out[q] = binned_rates(det, truth, m, q)
+    return out
+
+def completeness_above(truth: pd.DataFrame,   # true sources with expected_ts
+                       matches: Matches,      # matching of the detections to `truth`
+                       ts_min: float,         # threshold on the expected (Asimov) TS
+                      ) -> dict:              # n_true, n_found, completeness, completeness_err
+    "Completeness for the true sources with expected TS ≥ ts_min."
+    if 'expected_ts' not in truth: raise ValueError("truth table has no column 'expected_ts' (the Asimov TS of 05_sky)")
+    sel = truth.expected_ts.to_numpy(float) >= ts_min
+    n, k = int(sel.sum()), int(matches.truth_matched[sel].sum())
+    c, e = binomial_rate(k, n)
+    return dict(n_true=n, n_found=k, completeness=float(c), completeness_err=float(e))
+
+def matched_table(det: pd.DataFrame,    # detections
+                  truth: pd.DataFrame,  # true sources (source_id, s1_ph_cm2_s, cls, expected_ts, glon_deg, glat_deg as available)
+                  matches: Matches,     # match_catalogs(det, truth, ...) (or evaluate_skies' pooled matches)
+                  columns=('source_id', 's1_ph_cm2_s', 'cls', 'expected_ts', 'glon_deg', 'glat_deg'), # truth columns copied
+                 ) -> pd.DataFrame:     # det + is_true, source_id, true_<column> …, sep_deg (NaN / -1 / '' for false positives)
+    "The detection list labelled by the matching: true or false, and which true source."
+    out = det.reset_index(drop=True).copy()
+    out['is_true'] = matches.det_matched
+    di, ti = matches.pairs.det_idx.to_numpy(), matches.pairs.truth_idx.to_numpy()
+    for c in columns:
+        if c not in truth: continue
+        v = truth[c].to_numpy()
+        name = c if c == 'source_id' else f'true_{c}'
+        if v.dtype.kind in 'iu': col = np.full(len(out), -1, v.dtype)
+        elif v.dtype.kind == 'f': col = np.full(len(out), np.nan)
+        else: col = np.full(len(out), '', object)
+        col[di] = v[ti]; out[name] = col
+    sep = np.full(len(out), np.nan); sep[di] = matches.pairs.sep_deg.to_numpy(); out['sep_deg'] = sep
+    return out
+
+def pool_counts(tables: list,          # rate tables with n_true, n_det, n_tp (e.g. pr_curve of several skies)
+                by: str = 'threshold', # column the rows are pooled by
+               ) -> pd.DataFrame:      # summed counts with completeness(+_err) and purity(+_err) recomputed
+    "Sum the counts of several skies' tables and recompute the rates."
+    t = pd.concat(tables, ignore_index=True).groupby(by, as_index=False)[['n_true', 'n_det', 'n_tp', 'n_fp', 'n_fn']].sum()
+    t['completeness'], t['completeness_err'] = binomial_rate((t.n_true - t.n_fn).to_numpy(), t.n_true.to_numpy())
+    t['purity'], t['purity_err'] = binomial_rate(t.n_tp.to_numpy(), t.n_det.to_numpy())
+    return t

@@ -4,6 +4,8 @@
 
 # %% ../nbs/30_localisation.ipynb #8aeffdeb
 from __future__ import annotations
+import os, json
+from pathlib import Path
 import numpy as np
 import pandas as pd
 from scipy import ndimage
@@ -13,10 +15,12 @@ from scipy.sparse.csgraph import connected_components
 from .config import Profile, load_profile
 
 # %% auto #0
-__all__ = ['CANDIDATE_COLUMNS', 'STITCH_RULES', 'disk_offsets', 'disk_kernel', 'disk_scores', 'synthetic_prob_maps',
-           'edge_distance_px', 'cluster_scores', 'refine_centroids', 'log_blobs', 'find_candidates',
-           'match_pixel_positions', 'candidates_to_sky', 'lonlat_to_unit', 'unit_to_lonlat', 'angular_sep_deg',
-           'stitch', 'synthetic_duplicates', 'localise', 'synthetic_sky_prob_maps']
+__all__ = ['CANDIDATE_COLUMNS', 'STITCH_RULES', 'LOCALISATION_SPLITS', 'disk_offsets', 'disk_kernel', 'disk_scores',
+           'synthetic_prob_maps', 'edge_distance_px', 'cluster_scores', 'refine_centroids', 'log_blobs',
+           'find_candidates', 'match_pixel_positions', 'candidates_to_sky', 'lonlat_to_unit', 'unit_to_lonlat',
+           'angular_sep_deg', 'stitch', 'synthetic_duplicates', 'localise', 'synthetic_sky_prob_maps',
+           'detections_path', 'prob_maps_path', 'to_float16', 'save_prob_maps', 'load_prob_maps', 'write_csv_atomic',
+           'localise_sky', 'read_manifest', 'read_detections', 'plot_localised_patch']
 
 # %% ../nbs/30_localisation.ipynb #13d328fa
 def disk_offsets(radius_px: float, # disk radius [px]
@@ -416,3 +420,118 @@ def synthetic_sky_prob_maps(geom,                      # PatchGeometry
         disk = peak[i] / (1 + np.exp((np.hypot(xx - x, yy - y) - radius_px) / 0.4))
         maps[pid, y0:y1, x0:x1] = np.maximum(maps[pid, y0:y1, x0:x1], disk)
     return maps
+
+# %% ../nbs/30_localisation.ipynb #44f042fe
+LOCALISATION_SPLITS = ('test', 'train', 'val')
+
+def detections_path(run_dir,            # run directory
+                    split: str,         # 'test', 'train' or 'val'
+                    sky_seed: int,      # seed of the sky (its directory name sky_{seed:05d})
+                   ) -> Path:           # RUN_DIR/localisation/{split}/sky_{seed:05d}_detections.csv
+    "Where the localisation stage writes the detections of one sky."
+    if split not in LOCALISATION_SPLITS: raise ValueError(f"split '{split}' is not one of {LOCALISATION_SPLITS}")
+    return Path(run_dir) / 'localisation' / split / f'sky_{int(sky_seed):05d}_detections.csv'
+
+def prob_maps_path(run_dir, split: str, sky_seed: int) -> Path:
+    "Where the localisation stage writes the probability maps of one sky (`.npz`)."
+    return detections_path(run_dir, split, sky_seed).with_name(f'sky_{int(sky_seed):05d}_prob.npz')
+
+def to_float16(prob: np.ndarray,          # probabilities
+               keep_threshold: float | None = None, # a threshold whose binarisation (prob ≥ t) must survive the rounding
+              ) -> np.ndarray:              # float16 array (error ≤ 2.5e-4 on [0, 1])
+    "Round to float16, nudging values that would cross `keep_threshold` back to their side by one float16 step."
+    p = np.asarray(prob, np.float32); q = p.astype(np.float16)
+    if keep_threshold is not None:
+        t = np.float32(keep_threshold); qf = q.astype(np.float32)
+        up, down = (p < t) & (qf >= t), (p >= t) & (qf < t)
+        q[up] = np.nextafter(q[up], np.float16(-np.inf)); q[down] = np.nextafter(q[down], np.float16(np.inf))
+    return q
+
+def save_prob_maps(path,                  # destination .npz
+                   prob: np.ndarray,      # (n, P, P) probabilities
+                   patch_ids: np.ndarray, # (n,) patch id of each map
+                   keep_threshold: float | None = None, # binarisation threshold to preserve exactly (localisation.prob_threshold)
+                  ) -> Path:
+    "Probability maps as float16 in a compressed .npz, written atomically; the binarisation at `keep_threshold` is kept exactly."
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f'.{path.stem}.{os.getpid()}.tmp.npz')
+    try:
+        np.savez_compressed(tmp, prob=to_float16(prob, keep_threshold), patch_id=np.asarray(patch_ids, np.int32))
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists(): tmp.unlink()
+    return path
+
+def load_prob_maps(path) -> tuple[np.ndarray, np.ndarray]: # (prob (n, P, P) float32, patch_id (n,))
+    "Read probability maps written by `save_prob_maps`."
+    path = Path(path)
+    if not path.exists(): raise FileNotFoundError(f"probability maps '{path}' do not exist (run the localisation stage)")
+    with np.load(path) as z: return z['prob'].astype(np.float32), z['patch_id']
+
+def write_csv_atomic(df: pd.DataFrame, path) -> Path:
+    "Write a DataFrame as CSV through a temporary file and a rename."
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
+    try:
+        df.to_csv(tmp, index=False); os.replace(tmp, path)
+    finally:
+        if tmp.exists(): tmp.unlink()
+    return path
+
+def localise_sky(model,                  # trained MIUN (fermi_nb.miun.load_miun)
+                 store,                  # PatchStore of the sky's split (10_patching)
+                 sky_index: int,         # index of the sky in the store
+                 profile: Profile,       # profile (localisation section)
+                 seed: int,              # seed of the Poisson sample of the sky's patches
+                 batch_size: int = 64,   # patches per inference batch
+                ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]: # (whole-sky detections, prob maps (n, P, P), patch ids (n,))
+    "One Poisson realisation of a sky's patches → MIUN probabilities → stitched whole-sky list (in the sky's own patch geometry)."
+    from fermi_nb.miun import predict_patches
+    rows = np.flatnonzero(store.sky_index == int(sky_index))
+    if len(rows) == 0: raise ValueError(f"patch store '{store.path}' has no sky {sky_index} (it has {store.n_skies})")
+    patch_ids = store.patch_id[rows]
+    counts = store.sample(rows, np.random.default_rng(seed))
+    prob = predict_patches(model, counts, batch_size)
+    det = localise(prob, store.geometry(sky_index), profile, patch_ids=patch_ids)
+    return det, prob, patch_ids
+
+def read_manifest(run_dir) -> dict:
+    "The localisation stage's manifest: model, base seed, and per split the skies with their seeds and files."
+    path = Path(run_dir) / 'localisation' / 'manifest.json'
+    if not path.exists(): raise FileNotFoundError(f"run '{run_dir}': no {path} (run the localisation stage first)")
+    return json.loads(path.read_text())
+
+def read_detections(run_dir,       # run directory
+                    split: str,    # 'test', 'train' or 'val'
+                   ) -> list[tuple[dict, pd.DataFrame]]: # [(manifest entry of the sky, its detections), ...]
+    "Detections of every sky of a split, with the manifest entry of each sky (sky_index, sky_seed, poisson_seed, files)."
+    man = read_manifest(run_dir)
+    if split not in man['splits']: raise ValueError(f"run '{run_dir}': split '{split}' was not localised (have {list(man['splits'])})")
+    return [(e, pd.read_csv(Path(run_dir) / e['detections'])) for e in man['splits'][split]]
+
+def plot_localised_patch(counts: list,          # per bin (npix_k, npix_k) counts of the patch
+                         prob: np.ndarray,      # (P, P) network probability
+                         det_xy: np.ndarray,    # (m, 2) detections in the patch's finest pixels (x, y)
+                         true_xy: np.ndarray,   # (t, 2) true sources in the patch's finest pixels (x, y)
+                         mask: np.ndarray | None = None, # (P, P) target mask (contour)
+                         true_size=None,        # marker size of each true source (e.g. ∝ sqrt(expected TS)); None → fixed
+                         title: str = '',       # figure title
+                        ):
+    "Inputs per energy bin, network output, detections (×) and true sources (○) of one patch."
+    import matplotlib.pyplot as plt
+    P = prob.shape[-1]; ext = (-0.5, P - 0.5, -0.5, P - 0.5)
+    fig, axs = plt.subplots(1, len(counts) + 1, figsize=(3.3 * (len(counts) + 1), 3.4))
+    for k, (ax, c) in enumerate(zip(axs, counts)):
+        im = ax.imshow(np.log10(1 + np.asarray(c, float)), origin='lower', extent=ext, cmap='cividis')
+        ax.set_title(f'bin {k}: log10(1 + counts)', fontsize=8); plt.colorbar(im, ax=ax, fraction=0.046)
+    ax = axs[-1]
+    im = ax.imshow(prob, origin='lower', extent=ext, cmap='magma', vmin=0, vmax=1); plt.colorbar(im, ax=ax, fraction=0.046)
+    if mask is not None: ax.contour(mask, levels=[0.5], colors='c', linewidths=0.6, extent=ext)
+    s = 40 if true_size is None else true_size
+    for a in axs:
+        if len(true_xy): a.scatter(true_xy[:, 0], true_xy[:, 1], s=s, facecolors='none', edgecolors='w', lw=0.8)
+        if len(det_xy): a.plot(det_xy[:, 0], det_xy[:, 1], 'x', color='lime', ms=7, mew=1.5)
+        a.set_xlim(ext[:2]); a.set_ylim(ext[2:])
+    ax.set_title('MIUN probability, mask (cyan), det. (×), true (○)', fontsize=8)
+    fig.suptitle(title, fontsize=9); fig.tight_layout()
+    return fig

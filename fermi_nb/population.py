@@ -14,11 +14,11 @@ from scipy import optimize, special, stats
 from .config import Profile, load_profile, read_yaml, VALID_CLASSES
 
 # %% auto #0
-__all__ = ['ERG_PER_GEV', 'SPECTRUM_TYPES', 'CLASS_SPECTRUM', 'PROB_LEVELS', 'VAR_INDEX_99', 'log_energy_nodes', 'check_spectra',
-           'spectrum_dnde', 'band_photon_flux', 'band_energy_flux', 'dnds_number', 'sample_dnds', 'read_4fgl',
-           'class_weights', 'fit_dnds', 'fit_dnds_select', 'variability_sigma', 'fit_population', 'params_path',
-           'write_population_params', 'load_population_params', 'draw_year_factors', 'year_factor_matrix',
-           'draw_population', 'validate_population']
+__all__ = ['ERG_PER_GEV', 'SPECTRUM_TYPES', 'CLASS_SPECTRUM', 'BLAZAR_B_CUT_DEG', 'PROB_LEVELS', 'VAR_INDEX_99',
+           'log_energy_nodes', 'check_spectra', 'spectrum_dnde', 'band_photon_flux', 'band_energy_flux', 'dnds_number',
+           'sample_dnds', 'read_4fgl', 'class_weights', 'fit_dnds', 'fit_dnds_select', 'narrow_fraction',
+           'variability_sigma', 'fit_population', 'params_path', 'write_population_params', 'load_population_params',
+           'draw_year_factors', 'year_factor_matrix', 'draw_population', 'validate_population']
 
 # %% ../nbs/03_population.ipynb #2ac86b6f
 ERG_PER_GEV = 1.602176634e-3                  # 1 GeV in erg
@@ -177,7 +177,7 @@ _COLS_4FGL = ['Source_Name', 'GLON', 'GLAT', 'CLASS1', 'SpectrumType', 'Pivot_En
               'PLEC_Expfactor', 'PLEC_Exp_Index', 'Signif_Avg', 'Variability_Index', 'Frac_Variability']
 
 def read_4fgl(path) -> pd.DataFrame:
-    "4FGL-DR2 table with S1 (1–1000 GeV) from the preferred spectrum; yearly light curves in attrs['flux_history']."
+    "4FGL-DR2 table with the preferred spectrum as population columns, S1 (1–1000 GeV); yearly light curves in attrs['flux_history']."
     from astropy.io import fits
     path = Path(path)
     try:
@@ -200,18 +200,21 @@ def read_4fgl(path) -> pd.DataFrame:
                          'lp_beta': np.where(pl, 0.0, cat['LP_beta']),
                          'plec_norm': 1e3 * cat['PLEC_Flux_Density'], 'plec_index': cat['PLEC_Index'],
                          'plec_expfactor': cat['PLEC_Expfactor'], 'plec_exp_index': cat['PLEC_Exp_Index']})
+    cat = pd.concat([cat, spec], axis=1)     # spectral columns as in a population (band_photon_flux(cat, ...) works)
     cat['s1_ph_cm2_s'] = band_photon_flux(spec, 1.0, 1000.0)
     sig = np.where(np.isfinite(unc[:, :, 0]), 0.5 * (unc[:, :, 1] - unc[:, :, 0]), unc[:, :, 1])  # upper limits: σ ≈ UL
     cat.attrs['flux_history'] = hist
     cat.attrs['flux_history_sigma'] = sig
     return cat
 
+BLAZAR_B_CUT_DEG = 20.0   # |b| above which 4FGL unassociated sources are blazar-like and blazar counts are fitted [deg]
+
 _BLAZAR_LIKE = ('bcu', 'rdg', 'agn', 'nlsy1', 'css', 'ssrq', 'sey', 'sbg', 'gal')
 _GALACTIC_OTHER = ('pwn', 'snr', 'spp', 'bin', 'hmb', 'lmb', 'nov', 'sfr')
 _UNASSOCIATED = ('', 'unk')
 
 def class_weights(cat: pd.DataFrame,          # from `read_4fgl`
-                  b_split_deg: float=10.0,     # latitude below which unassociated sources may be Galactic [deg]
+                  b_split_deg: float=None,     # latitude below which unassociated sources may be Galactic [deg]; None → BLAZAR_B_CUT_DEG
                   bin_dex: float=0.25,         # S1 bin width of the plane rule [dex]
                  ) -> pd.DataFrame:            # weights (n_sources, 4 classes), rows sum to 1
     "Weight of each 4FGL source in each simulated class (see the rules above)."
@@ -225,6 +228,7 @@ def class_weights(cat: pd.DataFrame,          # from `read_4fgl`
     known = set(('bll', 'fsrq', 'psr', 'glc') + _BLAZAR_LIKE + _GALACTIC_OTHER + _UNASSOCIATED)
     if not set(c) <= known: raise ValueError(f"4FGL classes {sorted(set(c) - known)} have no rule in class_weights")
     una = np.isin(c, _UNASSOCIATED); absb = np.abs(cat['GLAT'].to_numpy())
+    b_split_deg = BLAZAR_B_CUT_DEG if b_split_deg is None else b_split_deg
     hi, lo = absb >= b_split_deg, absb < b_split_deg
     share = W[hi & ~una].sum(); W.loc[una & hi, :] = (share / share.sum()).to_numpy()
     # plane: fill blazars up to the isotropic expectation per flux bin
@@ -299,16 +303,32 @@ def fit_dnds_select(s1, w, s_c, f_sky, s1_max, min_delta_2lnl=11.8):
     del best['neg_log_like']
     return best
 
-def _fit_double_gaussian(b, w):
-    "|b| ~ f N(0,σ1) + (1-f) N(0,σ2), truncated to |b| ≤ 90°; weighted ML."
+def narrow_fraction(model: dict,   # latitude model 'double_gaussian' (keys frac_narrow[, narrow_logit_slope_per_dex, s1_pivot_ph_cm2_s])
+                    s1,            # photon fluxes S1 [ph cm⁻² s⁻¹]
+                   ) -> np.ndarray:
+    "Fraction of the narrow latitude component at flux S1 (logistic in log10 S1 above the pivot, constant below)."
+    s1 = np.asarray(s1, float); f0 = float(model['frac_narrow']); k = float(model.get('narrow_logit_slope_per_dex', 0.0))
+    if k == 0.0: return np.full(s1.shape, f0)
+    x = np.log10(np.maximum(s1, model['s1_pivot_ph_cm2_s']) / model['s1_pivot_ph_cm2_s'])
+    return special.expit(special.logit(f0) + k * x)
+
+def _fit_double_gaussian(b, w, s1=None, s1_pivot=None):
+    "|b| ~ f N(0,σ1) + (1-f) N(0,σ2), truncated to |b| ≤ 90°; weighted ML. With s1: logit f linear in log10(S1/s1_pivot)."
     a = np.abs(b)
+    x = np.zeros(a.size) if s1 is None else np.log10(np.maximum(s1, s1_pivot) / s1_pivot)
     def pdf(s): return 2 * stats.norm.pdf(a, 0, s) / (2 * stats.norm.cdf(90, 0, s) - 1)
     def nll(t):
-        f, s1, s2 = t
-        if not (0 < f < 1 and 0.05 < s1 < s2 < 90): return 1e30
-        return -np.sum(w * np.log(f * pdf(s1) + (1 - f) * pdf(s2) + 1e-300))
-    r = optimize.minimize(nll, [0.7, 2.0, 15.0], method='Nelder-Mead', options={'xatol': 1e-6, 'fatol': 1e-8, 'maxiter': 4000})
-    return {'model': 'double_gaussian', 'frac_narrow': float(r.x[0]), 'sigma_narrow_deg': float(r.x[1]), 'sigma_wide_deg': float(r.x[2])}
+        f0, k, s1_, s2 = t if s1 is not None else (*t[:1], 0.0, *t[1:])
+        if not (0 < f0 < 1 and abs(k) < 10 and 0.05 < s1_ < s2 < 90): return 1e30
+        f = special.expit(special.logit(f0) + k * x)
+        return -np.sum(w * np.log(f * pdf(s1_) + (1 - f) * pdf(s2) + 1e-300))
+    x0 = [0.7, 0.0, 2.0, 15.0] if s1 is not None else [0.7, 2.0, 15.0]
+    r = optimize.minimize(nll, x0, method='Nelder-Mead', options={'xatol': 1e-6, 'fatol': 1e-8, 'maxiter': 8000})
+    f0, k, s1_, s2 = r.x if s1 is not None else (r.x[0], 0.0, *r.x[1:])
+    out = {'model': 'double_gaussian', 'frac_narrow': float(f0), 'sigma_narrow_deg': float(s1_), 'sigma_wide_deg': float(s2)}
+    if s1 is not None:
+        out.update({'narrow_logit_slope_per_dex': float(k), 's1_pivot_ph_cm2_s': float(s1_pivot), 'n_fit_sources': float(w.sum())})
+    return out
 
 def _fit_longitude(l_deg, w):
     "l (wrapped to ±180°) ~ f N(0,σ) (truncated) + (1-f) uniform; weighted ML."
@@ -353,7 +373,7 @@ def fit_population(cat: pd.DataFrame,                  # from `read_4fgl`
                    weights: pd.DataFrame,              # from `class_weights`
                    s_c_extragalactic: float=4e-10,     # completeness flux of the blazar fits, |b| ≥ b_cut [ph cm⁻² s⁻¹]
                    s_c_galactic: float=1e-9,           # completeness flux of the Galactic fits, whole sky [ph cm⁻² s⁻¹]
-                   b_cut_deg: float=10.0,              # blazar fits use |b| ≥ b_cut_deg [deg]
+                   b_cut_deg: float=None,              # blazar fits use |b| ≥ b_cut_deg [deg]; None → BLAZAR_B_CUT_DEG
                    faint_break_extragalactic: float=6.4e-11, # faint break of the blazar counts [ph cm⁻² s⁻¹] (Zechlin+2016)
                    faint_slope_extragalactic: float=1.6,     # dN/dS slope below it (Abdo+2010: 1.58)
                    faint_slope_galactic: float=1.5,          # dN/dS slope of PSR, PWN+SNR below s_c_galactic (assumed)
@@ -361,11 +381,13 @@ def fit_population(cat: pd.DataFrame,                  # from `read_4fgl`
                   ) -> dict:                            # parameters, as stored in the YAML
     "Fit counts, dN/dS, spectra, positions and variability of the four classes to 4FGL-DR2."
     s1 = cat['s1_ph_cm2_s'].to_numpy(); absb = np.abs(cat['GLAT'].to_numpy())
+    b_cut_deg = BLAZAR_B_CUT_DEG if b_cut_deg is None else b_cut_deg
     classes = {}
     for cls in VALID_CLASSES:
         w = weights[cls].to_numpy()
         blazar = cls in ('BLL', 'FSRQ')
         s1_max = float(2 * s1[w > 0].max())
+        bright = (w > 0) & (s1 >= s_c_galactic)   # complete sample of the flux-dependent latitude fit
         if blazar:
             f_sky = 1 - math.sin(math.radians(b_cut_deg))
             dnds = fit_dnds_select(s1, w * (absb >= b_cut_deg), s_c_extragalactic, f_sky, s1_max)
@@ -379,7 +401,8 @@ def fit_population(cat: pd.DataFrame,                  # from `read_4fgl`
             'n_4fgl': float(w.sum()), 'n_4fgl_associated': int(np.sum(w == 1)),
             'spectrum_type': CLASS_SPECTRUM[cls], 'dnds': dnds,
             'spectral_params': {**_spectral_table(cat, w, cls, min_signif_spectra), 'min_signif_avg': min_signif_spectra},
-            'latitude': {'model': 'isotropic'} if blazar else _fit_double_gaussian(cat['GLAT'].to_numpy()[w > 0], w[w > 0]),
+            'latitude': {'model': 'isotropic'} if blazar else _fit_double_gaussian(
+                cat['GLAT'].to_numpy()[bright], w[bright], s1[bright], s_c_galactic),
             'longitude': {'model': 'uniform'} if blazar else _fit_longitude(cat['GLON'].to_numpy()[w > 0], w[w > 0]),
             'variability': _fit_variability(cat, w),
         }
@@ -452,10 +475,11 @@ def _draw_copula(spec: dict, probs, n, rng):
     u = special.ndtr(z)
     return {name: np.interp(u[:, j], probs, spec['quantiles'][name]) for j, name in enumerate(spec['names'])}
 
-def _draw_latitude(model: dict, n, rng):
+def _draw_latitude(model: dict, n, rng, s1=None):
     if model['model'] == 'isotropic': return np.degrees(np.arcsin(rng.uniform(-1, 1, n)))
     if model['model'] != 'double_gaussian': raise ValueError(f"latitude model {model['model']!r}: expected 'isotropic' or 'double_gaussian'")
-    sig = np.where(rng.random(n) < model['frac_narrow'], model['sigma_narrow_deg'], model['sigma_wide_deg'])
+    f = narrow_fraction(model, np.full(n, model.get('s1_pivot_ph_cm2_s', 1.0)) if s1 is None else s1)
+    sig = np.where(rng.random(n) < f, model['sigma_narrow_deg'], model['sigma_wide_deg'])
     # |b| from a normal truncated to [0, 90]: inverse CDF
     u = rng.random(n) * (special.ndtr(90 / sig) - 0.5) + 0.5
     return sig * special.ndtri(u) * np.where(rng.random(n) < 0.5, -1, 1)
@@ -504,7 +528,7 @@ def draw_population(profile: Profile,    # analysis profile (population section,
         sp = _draw_copula(p['spectral_params'], probs, n, rng)
         nan = np.full(n, np.nan)
         part = {'cls': np.full(n, cls, dtype=object), 'glon_deg': _draw_longitude(p['longitude'], n, rng),
-                'glat_deg': _draw_latitude(p['latitude'], n, rng), 'spectrum_type': np.full(n, p['spectrum_type'], dtype=object),
+                'glat_deg': _draw_latitude(p['latitude'], n, rng, s1), 'spectrum_type': np.full(n, p['spectrum_type'], dtype=object),
                 'pivot_gev': 10 ** sp['log10_pivot_gev'],
                 'lp_norm': nan, 'lp_alpha': nan, 'lp_beta': nan, 'plec_norm': nan, 'plec_index': nan,
                 'plec_expfactor': nan, 'plec_exp_index': nan, 's1_ph_cm2_s': s1}

@@ -128,3 +128,40 @@ def test_bad_inputs_rejected(pop, quick):
     with pytest.raises(ValueError, match='emin_gev < emax_gev'): band_photon_flux(_spectra(), 0.0, 10)
     psr_only = load_profile('quick', {'population.classes': ['PSR']})
     with pytest.raises(ValueError, match='simulates'): validate_population(pop, psr_only)
+
+
+def test_latitude_narrow_fraction_depends_on_flux():
+    from fermi_nb.population import narrow_fraction, _draw_latitude
+    flat = {'model': 'double_gaussian', 'frac_narrow': 0.6, 'sigma_narrow_deg': 1.0, 'sigma_wide_deg': 25.0}
+    assert np.allclose(narrow_fraction(flat, [1e-11, 1e-9, 1e-6]), 0.6)          # old files: no flux dependence
+    m = {**flat, 'narrow_logit_slope_per_dex': 1.0, 's1_pivot_ph_cm2_s': 1e-9}
+    f = narrow_fraction(m, [1e-11, 1e-9, 1e-8, 1e-6])
+    assert f[0] == pytest.approx(0.6) and f[1] == pytest.approx(0.6)             # constant below the pivot
+    assert f[2] == pytest.approx(1 / (1 + 0.4 / 0.6 * math.exp(-1.0)))           # logit grows by the slope per dex
+    rng = np.random.default_rng(0)
+    b_faint = _draw_latitude(m, 20000, rng, np.full(20000, 1e-9))
+    b_bright = _draw_latitude(m, 20000, rng, np.full(20000, 1e-6))
+    assert np.mean(np.abs(b_bright) > 30) < 0.5 * np.mean(np.abs(b_faint) > 30)
+
+
+def test_stored_galactic_latitude_is_flux_dependent(quick):
+    params = load_population_params(quick)
+    for cls in ('PSR', 'PWN+SNR'):
+        lat = params['classes'][cls]['latitude']
+        assert lat['model'] == 'double_gaussian' and lat['narrow_logit_slope_per_dex'] > 0
+    # bright pulsars are drawn near the plane: fewer at |b| > 30 deg than faint ones (4FGL-DR2: 0 of 6 above 1e-7)
+    p = load_profile('quick', {'population.s1_min_ph_cm2_s': 1e-9, 'population.classes': ['PSR'], 'population.density_scale': 30.0})
+    df = draw_population(p, 2)
+    hi = np.abs(df['glat_deg']) > 30; bright = df['s1_ph_cm2_s'] > 1e-7
+    assert hi[bright].mean() < 0.75 * hi[~bright].mean()
+
+
+@pytest.mark.skipif(not __import__('fermi_nb.data', fromlist=['have_data']).have_data('catalogs/gll_psc_v27.fit'),
+                    reason='4FGL-DR2 catalogue absent')
+def test_read_4fgl_spectral_columns():
+    from fermi_nb.data import data_path
+    from fermi_nb.population import read_4fgl
+    cat = read_4fgl(data_path('catalogs/gll_psc_v27.fit'))
+    f1000 = band_photon_flux(cat, 1.0, 100.0)            # the catalogue's preferred spectra, as population columns
+    assert np.median(f1000 / cat['Flux1000']) == pytest.approx(1.0, abs=0.01)
+    assert np.allclose(band_photon_flux(cat, 1.0, 1000.0), cat['s1_ph_cm2_s'], rtol=1e-9)
