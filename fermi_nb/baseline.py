@@ -16,8 +16,8 @@ from .localisation import candidates_to_sky, stitch, edge_distance_px, find_cand
 from .evaluation import evaluate
 
 # %% auto #0
-__all__ = ['patch_inputs', 'to_finest', 'energy_axes', 'patch_wcs', 'psf_map', 'patch_dataset', 'ts_peaks', 'run_baseline',
-           'in_region', 'compare_methods']
+__all__ = ['patch_inputs', 'to_finest', 'energy_axes', 'patch_wcs', 'psf_map', 'effective_psf_tables', 'patch_dataset',
+           'ts_peaks', 'run_baseline', 'in_region', 'compare_methods']
 
 # %% ../nbs/32_baseline.ipynb #eeaae7a1
 def patch_inputs(sky,           # Sky (05_sky): counts(k), diffuse_counts[k], exposure[k]
@@ -61,6 +61,7 @@ def patch_wcs(geom, patch_id: int):
 
 def psf_map(profile: Profile,        # profile: the PSF of each bin
             max_deg: float = 10.0,   # largest radius of the table [deg]
+            tables: list | None = None, # per bin (rad_deg, pdf_per_sr) radial profiles to use instead of bin_psf (see effective_psf_tables)
            ):
     "gammapy PSFMap (the same everywhere on the sky) from the radial PSF of each energy bin."
     from gammapy.maps import MapAxis, Map, WcsGeom
@@ -70,16 +71,50 @@ def psf_map(profile: Profile,        # profile: the PSF of each bin
     rad_axis = MapAxis.from_nodes(rad * u.deg, name='rad')
     g = WcsGeom.create(skydir=(0, 0), binsz=180.0, npix=(2, 1), frame='galactic', proj='CAR', axes=[rad_axis, et_axis])  # whole sky
     m = Map.from_geom(g, unit='sr-1')
-    for k in range(profile.n_bins): m.data[k, :, 0, 0] = bin_psf(profile, k)(rad)
+    for k in range(profile.n_bins):
+        m.data[k, :, 0, 0] = bin_psf(profile, k)(rad) if tables is None else np.interp(rad, *tables[k], right=0.0)
     expo = Map.from_geom(g.squash('rad'), unit='cm2 s'); expo.data[...] = 1.0
     return PSFMap(psf_map=m, exposure_map=expo)
+
+def effective_psf_tables(geom,                # PatchGeometry the data are cut with
+                         n_sources: int = 200, # test sources (one per patch, near its centre, random sub-pixel phase)
+                         seed: int = 0,        # seed of the positions
+                         step_px: float = 0.5, # width of the radial bins [finest px]
+                        ) -> list:             # per bin (rad_deg, pdf_per_sr), normalised to one count per source
+    "Radial profile of a point source as the patch data show it: PSF ⊗ HEALPix pixel ⊗ patch interpolation, on the finest grid."
+    from fermi_nb.sky import render_geometry
+    profile = geom.profile
+    rng = np.random.default_rng(seed)
+    n = min(n_sources, geom.n_patches)
+    pids = rng.choice(geom.n_patches, n, replace=False)
+    P, pix_deg = geom.npix_of(None), float(np.degrees(geom.pixel_rad(None)))
+    x0, y0 = (P - 1) / 2 + rng.uniform(-2, 2, n), (P - 1) / 2 + rng.uniform(-2, 2, n)
+    l, b = geom.pixel_to_sky(pids, x0, y0)
+    maps = [render_geometry(profile.nside[k], l, b, np.full(n, 1e4), bin_psf(profile, k)).render(np.ones(n))
+            for k in range(profile.n_bins)]
+    cuts = geom.cut(maps)
+    yy, xx = np.mgrid[0:P, 0:P]
+    r_px = np.hypot(xx[None] - x0[:, None, None], yy[None] - y0[:, None, None])      # (n, P, P)
+    pix_sr = geom.pixel_rad(None) ** 2
+    out = []
+    for k in range(profile.n_bins):
+        img = to_finest(cuts[k][pids].astype(float), P)                              # counts per finest pixel, 1 per source
+        hp_deg = np.degrees(hp.nside2resol(profile.nside[k]))
+        r_max_px = min(P / 2 - 2.5, 3 * (bin_psf(profile, k).containment_deg(0.95) + hp_deg) / pix_deg)
+        edges = np.arange(0, r_max_px + step_px, step_px)
+        i = np.digitize(r_px, edges) - 1; ok = (i >= 0) & (i < len(edges) - 1)
+        cnt = np.bincount(i[ok], img[ok], len(edges) - 1); npx = np.bincount(i[ok], minlength=len(edges) - 1)
+        pdf = np.where(npx > 0, cnt / np.maximum(npx, 1) / pix_sr, 0.0)               # mean over the sources
+        centres = 0.5 * (edges[1:] + edges[:-1]) * pix_deg
+        out.append((np.r_[0.0, centres], np.r_[pdf[0], pdf]))
+    return out
 
 def patch_dataset(geom,                # PatchGeometry
                   patch_id: int,       # patch
                   counts: list,        # per bin (npix_k, npix_k) observed counts of the patch
                   background: list,    # per bin (npix_k, npix_k) expected background counts
                   exposure: list,      # per bin (npix_k, npix_k) exposure [cm² s]
-                  psf=None,            # PSFMap (None → psf_map(profile, centre))
+                  psf=None,            # PSFMap (None → the instrument PSF psf_map(profile); pass psf_map(profile, tables=effective_psf_tables(geom)))
                  ):
     "gammapy MapDataset of one patch on its finest grid."
     from gammapy.maps import Map
@@ -129,10 +164,11 @@ def run_baseline(geom,                   # PatchGeometry
                  sqrt_ts_threshold: float = 5.0, # detection threshold
                  min_distance_px: int = 2,       # minimum distance between peaks [px]
                  progress: bool = False, # tqdm progress bar
+                 psf=None,               # PSFMap of the TS kernel; None → the effective PSF of the patch data (effective_psf_tables)
                 ) -> tuple[pd.DataFrame, np.ndarray]: # (candidates with score = sqrt_ts and edge_px, CPU seconds per patch)
     "TS-map peaks of several patches, with the CPU time (time.process_time) of each patch."
     patch_ids = np.asarray(patch_ids)
-    psf = psf_map(geom.profile)
+    psf = psf if psf is not None else psf_map(geom.profile, tables=effective_psf_tables(geom))
     it = range(len(patch_ids))
     if progress:
         from tqdm.auto import tqdm; it = tqdm(it, desc='TS maps')

@@ -20,7 +20,8 @@ from .data import have_data, data_path, sha256_of
 # %% auto #0
 __all__ = ['CLASS_COLUMNS', 'FLAG_BITS', 'COLUMN_UNITS', 'COLUMN_DESCRIPTIONS', 'jname', 'unique_names', 'galactic_to_j2000',
            'catalog_table', 'resolve_provenance', 'region_text', 'write_catalog', 'read_catalog',
-           'synthetic_detections', 'unit_vectors', 'load_4fgl', 'crossmatch', 'crossmatch_report']
+           'synthetic_detections', 'unit_vectors', 'load_4fgl', 'crossmatch', 'crossmatch_report', 'report_headline',
+           'profile_data_files', 'file_version', 'characterisation_model_dir', 'test_detection_tables']
 
 # %% ../nbs/50_catalog.ipynb #5e281f6a
 _SUFFIXES = [ch for ch in string.ascii_lowercase if ch not in 'ce']
@@ -332,18 +333,22 @@ def crossmatch_report(det: pd.DataFrame,   # detections: glon_deg, glat_deg, opt
                       n_brightest: int=15,     # unmatched detections listed
                       plot: bool=True,         # draw the sky map
                       title: str='',           # figure title
+                      rule: str='radius',      # crossmatch rule: 'radius' or 'error' (see crossmatch)
+                      pixel_deg: float=0.0,    # map pixel size for the 'error' rule [deg]
+                      cap_deg: float=1.0,      # largest association radius of the 'error' rule [deg]
                      ) -> dict:  # completeness, detections, unmatched (DataFrames), figure, det_match, ref_match
     "Completeness of 4FGL-DR2 versus flux and |b|, matched fraction of the detections, brightest new candidates, sky map."
     lat_d = _lonlat(det, 'crossmatch_report det')[1]; lat_r = _lonlat(fgl, 'crossmatch_report fgl')[1]
     if 'Flux1000' not in fgl.columns: raise ValueError("crossmatch_report: fgl needs a Flux1000 column (use load_4fgl)")
+    kw = dict(rule=rule, pixel_deg=pixel_deg, cap_deg=cap_deg)
     if one_to_one:
-        dm = crossmatch(det, fgl, radius_deg)
+        dm = crossmatch(det, fgl, radius_deg, **kw)
         ref_idx = np.full(len(fgl), -1); ok = dm['idx_ref'] >= 0
         ref_idx[dm.loc[ok, 'idx_ref'].to_numpy()] = dm.loc[ok, 'idx_cat'].to_numpy()
         rm = pd.DataFrame({'idx_cat': np.arange(len(fgl)), 'idx_ref': ref_idx})
     else:
-        dm = crossmatch(det, fgl, radius_deg, one_to_one=False)
-        rm = crossmatch(fgl, det, radius_deg, one_to_one=False)
+        dm = crossmatch(det, fgl, radius_deg, one_to_one=False, **kw)
+        rm = crossmatch(fgl, det, radius_deg, one_to_one=False, **kw)
     det_ok = dm['idx_ref'].to_numpy() >= 0; ref_ok = rm['idx_ref'].to_numpy() >= 0
     flux = fgl['Flux1000'].to_numpy(float)
     bands = {f'|b|>{lat_split_deg:g}': (np.abs(lat_r) > lat_split_deg, np.abs(lat_d) > lat_split_deg),
@@ -372,6 +377,67 @@ def crossmatch_report(det: pd.DataFrame,   # detections: glon_deg, glat_deg, opt
                    label=f'new candidates ({(~det_ok).sum()})')
         ax.set_xticks(np.radians([-150, -90, -30, 30, 90, 150])); ax.set_xticklabels(['150°', '90°', '30°', '330°', '270°', '210°'])
         ax.grid(alpha=0.3); ax.legend(loc='lower center', bbox_to_anchor=(0.5, -0.25), ncol=3, fontsize=8)
-        ax.set_title(title or f'Cross-match with 4FGL-DR2 within {radius_deg}° (Galactic)')
+        ax.set_title(title or (f'Cross-match with 4FGL-DR2 within {radius_deg}° (Galactic)' if rule == 'radius'
+                               else 'Cross-match with 4FGL-DR2, error-circle rule (Galactic)'))
     return {'completeness': pd.DataFrame(comp), 'detections': pd.DataFrame(dets), 'unmatched': new.head(n_brightest),
             'figure': fig, 'det_match': dm, 'ref_match': rm}
+
+# %% ../nbs/50_catalog.ipynb #4eedcd48
+def report_headline(rep: dict,         # crossmatch_report output
+                    prefix: str = '',  # key prefix, e.g. 'dl' or 'classical'
+                   ) -> dict:          # {'<prefix>_highb_comp_1e-09': ..., '<prefix>_highb_matched': ..., ...}
+    "Flat dict of the completeness and matched fractions of a cross-match report (for run metrics)."
+    pre = f'{prefix}_' if prefix else ''
+    out = {}
+    for _, r in rep['completeness'].iterrows():
+        side = 'highb' if '>' in r['band'] else 'lowb'
+        out[f"{pre}{side}_comp_{r['flux1000_min']:.0e}"] = float(r['completeness'])
+        out[f"{pre}{side}_n_ref_{r['flux1000_min']:.0e}"] = int(r['n_4fgl'])
+    for _, r in rep['detections'].iterrows():
+        side = 'highb' if '>' in r['band'] else 'lowb'
+        out[f'{pre}{side}_n_det'] = int(r['n_det']); out[f'{pre}{side}_matched'] = float(r['matched_fraction'])
+    return out
+
+# %% ../nbs/50_catalog.ipynb #ac3c5039
+def profile_data_files(profile: Profile) -> list[str]:
+    "The external data files (data-manifest keys) named anywhere in the profile that are present here."
+    from fermi_nb.data import load_manifest
+    keys = set(load_manifest())
+    found = []
+    def walk(v):
+        if isinstance(v, dict): [walk(x) for x in v.values()]
+        elif isinstance(v, (list, tuple)): [walk(x) for x in v]
+        elif isinstance(v, str) and v in keys and v not in found and have_data(v): found.append(v)
+    walk(profile.to_dict())
+    return found
+
+def file_version(path) -> str:
+    "'<path> sha256:<hex>' of a model or table file (for the provenance), or '<path> (missing)'."
+    path = Path(path)
+    return f"{path} sha256:{sha256_of(path)}" if path.is_file() else f"{path} (missing)"
+
+def characterisation_model_dir(run_dir) -> Path | None:
+    "Directory of the trained characterisation models of a run (the one holding calibration.json), or None."
+    root = Path(run_dir) / 'characterisation'
+    hits = sorted(root.rglob('calibration.json'), key=lambda p: len(p.parts)) if root.is_dir() else []
+    return hits[0].parent if hits else None
+
+def test_detection_tables(run_dir,  # run directory
+                         ) -> tuple[dict, Path]:  # ({sky_seed: detections}, input file or folder)
+    "Detections of the run's simulated test skies: characterised if available, else the localisation output, per sky."
+    run_dir = Path(run_dir)
+    char = run_dir / 'characterisation' / 'test_characterised.csv'
+    if char.is_file():
+        df = pd.read_csv(char); key = 'sky_seed' if 'sky_seed' in df.columns else ('sky_index' if 'sky_index' in df.columns else None)
+        return ({int(k): g.reset_index(drop=True) for k, g in df.groupby(key)} if key else {0: df}), char
+    loc = run_dir / 'localisation' / 'test'
+    files = sorted(loc.glob('sky_*_detections.csv')) or sorted(loc.glob('*.csv'))
+    if not files:
+        raise FileNotFoundError(f"run '{run_dir}': neither {char} nor {loc}/sky_*_detections.csv exists "
+                                "(run the localisation and characterisation stages first)")
+    tables = {}
+    for f in files:
+        df = pd.read_csv(f)
+        seed = int(df['sky_seed'].iloc[0]) if 'sky_seed' in df.columns and len(df) else int(f.name.split('_')[1])
+        tables[seed] = df
+    return tables, loc

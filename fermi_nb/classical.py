@@ -5,6 +5,7 @@
 # %% ../nbs/51_classical.ipynb #e3dda571
 from __future__ import annotations
 import functools, tempfile
+from pathlib import Path
 import numpy as np
 import pandas as pd
 import healpy as hp

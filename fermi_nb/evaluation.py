@@ -264,7 +264,8 @@ def pool_counts(tables: list,          # rate tables with n_true, n_det, n_tp (e
                 by: str = 'threshold', # column the rows are pooled by
                ) -> pd.DataFrame:      # summed counts with completeness(+_err) and purity(+_err) recomputed
     "Sum the counts of several skies' tables and recompute the rates."
-    t = pd.concat(tables, ignore_index=True).groupby(by, as_index=False)[['n_true', 'n_det', 'n_tp', 'n_fp', 'n_fn']].sum()
+    counts = ['n_true', 'n_det', 'n_tp', 'n_fp', 'n_fn']
+    t = pd.concat(tables, ignore_index=True).groupby(by, as_index=False)[counts].sum().astype({c: np.int64 for c in counts})
     t['completeness'], t['completeness_err'] = binomial_rate((t.n_true - t.n_fn).to_numpy(), t.n_true.to_numpy())
     t['purity'], t['purity_err'] = binomial_rate(t.n_tp.to_numpy(), t.n_det.to_numpy())
     return t

@@ -51,3 +51,42 @@ def test_rates_and_errors():
     assert s.n_true.tolist() == [1, 1, 2] and s.n_found.tolist() == [0, 1, 1] and s.purity.isna().all()
     r = evaluate(det, truth, 0.3)
     assert set(r) >= {'overall', 's1', 'abs_b', 'sqrt_ts', 'matches'}
+
+# --- pooled evaluation of several skies and the labelled detection table (pipeline stage of 31_evaluation)
+from fermi_nb.evaluation import evaluate_skies, completeness_above, matched_table, pool_counts
+
+def test_evaluate_skies_matches_each_sky_on_its_own():
+    # the detection of sky B lies on a true source of sky A: pooled per sky it must not match it
+    ta = _t([10.0], [0.0], s1=[1e-9], ts=[200.0]).assign(source_id=[1])
+    tb = _t([50.0], [0.0], s1=[1e-9], ts=[20.0]).assign(source_id=[2])
+    da, db = _t([10.01], [0.0]), _t([10.0], [0.0])
+    r = evaluate_skies([da, db], [ta, tb], 0.3)
+    o = r['overall'].iloc[0]
+    assert (o.n_tp, o.n_fp, o.n_fn) == (1, 1, 1)
+    assert r['matches'].pairs[['truth_idx', 'det_idx']].values.tolist() == [[0, 0]]
+    assert len(r['per_sky']) == 2 and r['per_sky'].n_tp.tolist() == [1, 0]
+    assert completeness_above(r['truth'], r['matches'], 100) == dict(n_true=1, n_found=1, completeness=1.0, completeness_err=0.0)
+    assert completeness_above(r['truth'], r['matches'], 10)['completeness'] == 0.5
+
+def test_evaluate_skies_one_sky_equals_evaluate():
+    rng = np.random.default_rng(3)
+    truth = _t(rng.uniform(0, 360, 300), rng.uniform(-60, 60, 300), s1=10 ** rng.uniform(-10, -8, 300), ts=rng.uniform(0, 400, 300))
+    det = truth.sample(200, random_state=1)[['glon_deg', 'glat_deg']] + 0.05
+    a, b = evaluate(det, truth, 0.3), evaluate_skies([det], [truth], 0.3)
+    assert a['overall'].equals(b['overall']) and a['sqrt_ts'].equals(b['sqrt_ts'])
+
+def test_matched_table_labels():
+    truth = _t([10.0, 20.0], [0.0, 5.0], s1=[1e-9, 2e-9], ts=[50.0, 80.0]).assign(source_id=[7, 9], cls=['PSR', 'BLL'])
+    det = _t([20.05, 100.0], [5.0, 0.0])
+    m = match_catalogs(det, truth, 0.3)
+    t = matched_table(det, truth, m)
+    assert t.is_true.tolist() == [True, False] and t.source_id.tolist() == [9, -1]
+    assert t.true_cls.tolist() == ['BLL', ''] and t.true_s1_ph_cm2_s[0] == 2e-9 and np.isnan(t.true_s1_ph_cm2_s[1])
+    assert abs(t.sep_deg[0] - 0.05 * np.cos(np.radians(5))) < 1e-3 and np.isnan(t.sep_deg[1])
+
+def test_pool_counts_recomputes_rates():
+    a = pd.DataFrame(dict(threshold=[1.0, 2.0], n_true=[10, 10], n_det=[8, 4], n_tp=[6, 4], n_fp=[2, 0], n_fn=[4, 6]))
+    b = a.assign(n_true=[30, 30], n_det=[2, 0], n_tp=[2, 0], n_fp=[0, 0], n_fn=[28, 30])
+    p = pool_counts([a, b])
+    assert p.n_true.tolist() == [40, 40] and p.completeness.tolist() == [8 / 40, 4 / 40]
+    assert p.purity[0] == 0.8 and p.purity[1] == 1.0 and p.n_det.dtype == np.int64
