@@ -16,11 +16,11 @@ from .source_images import (FAKE, SourceImageBuilder, CountsMaps, subpixel_offse
                                     tangent_to_sky_deg, yearly_bin_weights, development_detections)
 
 # %% auto #0
-__all__ = ['N_SCALARS', 'GROUPS', 'class_names', 'prepare_arrays', 'variability_index', 'model_inputs', 'gaussian_nll',
-           'build_network', 'fit_network', 'fit_temperature', 'youden_threshold', 'reliability', 'sigma_scale_1d',
-           'r_quantile', 'CharacterisationModels', 'check_profile_compatible', 'save_characterisation',
-           'load_characterisation', 'predict_arrays', 'characterise', 'train_classifier', 'train_characterisation',
-           'group_probabilities', 'evaluate_characterisation']
+__all__ = ['N_SCALARS', 'GROUPS', 'TRUTH_COLUMNS', 'class_names', 'prepare_arrays', 'variability_index', 'model_inputs',
+           'gaussian_nll', 'build_network', 'fit_network', 'fit_temperature', 'youden_threshold', 'reliability',
+           'sigma_scale_1d', 'r_quantile', 'CharacterisationModels', 'check_profile_compatible',
+           'save_characterisation', 'load_characterisation', 'predict_arrays', 'characterise', 'train_classifier',
+           'train_characterisation', 'group_probabilities', 'evaluate_characterisation', 'evaluate_characterised']
 
 # %% ../nbs/41_characterise.ipynb #5b7643ad
 def _keras():
@@ -340,14 +340,23 @@ def train_characterisation(profile: Profile,          # analysis profile
                            seed: int = 0,             # seed of the split, Poisson draws and initialisations
                            n_realisations: int = 1,   # Poisson realisations per detection
                            arrays: dict = None,       # prepared arrays (skips prepare_arrays)
+                           val_detections: list = None, # labelled detection tables of separate validation skies; None → hold out val_fraction
+                           val_skies: list = None,    # the validation skies (with val_detections)
                           ) -> CharacterisationModels:
     "Train, calibrate and save the flux, real/fake, class and location networks."
     keras = _keras(); c = profile.characterisation; rng = np.random.default_rng(seed); t0 = time.perf_counter()
     if c.n_flux_members < 1 or c.n_location_members < 1:
         raise ValueError(f"profile '{profile.name}': characterisation.n_flux_members and n_location_members must be ≥ 1")
+    if (val_detections is None) != (val_skies is None):
+        raise ValueError("train_characterisation: give both val_detections and val_skies, or neither")
     yw = yearly_bin_weights(profile)
     if arrays is None: arrays = prepare_arrays(skies, training_detections, profile, rng, n_realisations, yw)
-    tr, va = _split(arrays, c.val_fraction, rng)
+    if val_detections is None: tr, va = _split(arrays, c.val_fraction, rng)
+    else:
+        val_arrays = prepare_arrays(val_skies, val_detections, profile, rng, n_realisations, yw)
+        n_tr, n_sky = len(arrays['images']), int(arrays['sky'].max()) + 1
+        arrays = {k: np.concatenate([arrays[k], val_arrays[k] + (n_sky if k == 'sky' else 0)]) for k in arrays}
+        tr, va = np.arange(n_tr), np.arange(n_tr, len(arrays['images']))
     x = model_inputs(arrays['images'], arrays['latitude'], arrays['subpix'], profile.n_bins)
     classes = class_names(profile); fake = classes.index(FAKE); y = arrays['y_class']
     real_tr, real_va = tr[y[tr] != fake], va[y[va] != fake]
@@ -432,3 +441,78 @@ def evaluate_characterisation(models: CharacterisationModels,   # trained set
     m['loc_cov68'] = float(np.mean(d_ref < p['r68_deg'][real])); m['loc_cov95'] = float(np.mean(d_ref < p['r95_deg'][real]))
     p.update(y_class=y, y_group=yg, groups=groups, real=real, d_raw=d_raw, d_ref=d_ref, dflux=dflux)
     return m, p
+
+# %% ../nbs/41_characterise.ipynb #b91d0fd3
+TRUTH_COLUMNS = {'label': 'true_label', 'source_id': 'true_source_id', 'true_glon_deg': 'true_glon_deg',
+                 'true_glat_deg': 'true_glat_deg', 's1_ph_cm2_s': 'true_s1_ph_cm2_s', 'expected_ts': 'true_expected_ts'}
+
+def _sep_deg(l1, b1, l2, b2):
+    l1, b1, l2, b2 = (np.radians(np.asarray(a, float)) for a in (l1, b1, l2, b2))
+    h = np.sin((b2 - b1) / 2) ** 2 + np.cos(b1) * np.cos(b2) * np.sin((l2 - l1) / 2) ** 2
+    return np.degrees(2 * np.arcsin(np.sqrt(np.clip(h, 0, 1))))
+
+def _matched(table, sel, truth, min_ts):
+    keys = set(zip(table['sky_seed'][sel], table['true_source_id'][sel]))
+    t = truth if min_ts is None else truth[truth['expected_ts'] >= min_ts]
+    return sum(k in keys for k in zip(t['sky_seed'], t['source_id'])) / max(len(t), 1)
+
+def evaluate_characterised(table: pd.DataFrame,    # characterise output + sky_seed and the TRUTH_COLUMNS (true_label, ...)
+                           truth: pd.DataFrame,    # every true source of those skies: sky_seed, source_id, expected_ts
+                           calibration: dict,      # models.calibration (classes, threshold_real)
+                           min_expected_ts: float = 25.,  # the 'bright' subset of the flux and completeness metrics
+                          ) -> tuple[dict, dict]:  # (metrics, per-detection details for figures)
+    "Test metrics of a characterised detection list against the simulated truth."
+    import warnings
+    need = ['sky_seed', 'p_real', 'cls_pred', 'flux_log10_s1', 'flux_log10_s1_err', 'r68_deg', 'r95_deg',
+            'glon_raw_deg', 'glat_raw_deg'] + list(TRUTH_COLUMNS.values())
+    missing = [c for c in need if c not in table]
+    if missing: raise ValueError(f"evaluate_characterised: table lacks {missing} (characterise output with the truth columns)")
+    classes, thr = list(calibration['classes']), float(calibration['threshold_real'])
+    real = (table['true_label'] != FAKE).to_numpy(); ts = table['true_expected_ts'].to_numpy(float)
+    bright = real & (ts >= min_expected_ts); is_real = table['p_real'].to_numpy() >= thr
+    m = dict(n_skies=int(table['sky_seed'].nunique()), n_detections=int(len(table)), n_true_positive=int(real.sum()),
+             n_fake=int((~real).sum()), n_true_positive_ts25=int(bright.sum()), n_true_sources=int(len(truth)),
+             n_true_sources_ts25=int((truth['expected_ts'] >= min_expected_ts).sum()))
+    # flux
+    dflux = table['flux_log10_s1'].to_numpy(float) - np.log10(np.where(real, table['true_s1_ph_cm2_s'], 1.0))
+    inside = np.abs(dflux) < table['flux_log10_s1_err'].to_numpy(float)
+    m['flux_median_abs_dex'] = float(np.median(np.abs(dflux[real]))); m['flux_cov68'] = float(inside[real].mean())
+    m['flux_median_abs_dex_ts25'] = float(np.median(np.abs(dflux[bright]))) if bright.any() else np.nan
+    m['flux_bias_dex_ts25'] = float(np.median(dflux[bright])) if bright.any() else np.nan
+    m['flux_cov68_ts25'] = float(inside[bright].mean()) if bright.any() else np.nan
+    # real / fake and the working threshold
+    p = table['p_real'].to_numpy(float)
+    m['auc_real'] = float(roc_auc_score(real, p)) if 0 < real.sum() < len(real) else np.nan
+    mp, fy, cnt, m['ece_real'] = reliability(p, real.astype(float))
+    m['threshold_real'] = thr
+    m['purity_before'], m['purity_after'] = float(real.mean()), float(real[is_real].mean()) if is_real.any() else np.nan
+    m['completeness_before'], m['completeness_after'] = _matched(table, real, truth, None), _matched(table, real & is_real, truth, None)
+    m['completeness_ts25_before'] = _matched(table, real, truth, min_expected_ts)
+    m['completeness_ts25_after'] = _matched(table, real & is_real, truth, min_expected_ts)
+    m['true_positive_kept'] = float(is_real[real].mean()); m['fake_rejected'] = float(1 - is_real[~real].mean()) if (~real).any() else np.nan
+    # classes and groups
+    y = np.array([classes.index(c) for c in table['true_label']]); pred = np.array([classes.index(c) for c in table['cls_pred']])
+    pc = table[[f'p_{c}' for c in classes]].to_numpy(float)
+    pg, groups = group_probabilities(pc, classes)
+    yg = np.array([groups.index(GROUPS[classes[i]]) for i in y]); pgi = pg.argmax(1)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')   # a class absent from the truth of a small test sky
+        m['class_accuracy'], m['class_balanced_accuracy'] = float((y == pred).mean()), float(balanced_accuracy_score(y, pred))
+        m['group_accuracy'], m['group_balanced_accuracy'] = float((yg == pgi).mean()), float(balanced_accuracy_score(yg, pgi))
+    m['classes'], m['groups'] = classes, groups
+    m['class_confusion'] = confusion_matrix(y, pred, labels=range(len(classes))).tolist()
+    m['group_confusion'] = confusion_matrix(yg, pgi, labels=range(len(groups))).tolist()
+    # location of the true positives
+    tl, tb = table['true_glon_deg'].to_numpy(float)[real], table['true_glat_deg'].to_numpy(float)[real]
+    d_raw = _sep_deg(table['glon_raw_deg'].to_numpy(float)[real], table['glat_raw_deg'].to_numpy(float)[real], tl, tb)
+    d_ref = _sep_deg(table['glon_deg'].to_numpy(float)[real], table['glat_deg'].to_numpy(float)[real], tl, tb)
+    r68, r95 = table['r68_deg'].to_numpy(float)[real], table['r95_deg'].to_numpy(float)[real]
+    m['loc_median_offset_raw_deg'], m['loc_median_offset_refined_deg'] = float(np.median(d_raw)), float(np.median(d_ref))
+    b = bright[real]
+    m['loc_median_offset_raw_deg_ts25'] = float(np.median(d_raw[b])) if b.any() else np.nan
+    m['loc_median_offset_refined_deg_ts25'] = float(np.median(d_ref[b])) if b.any() else np.nan
+    m['loc_cov68_raw'], m['loc_cov95_raw'] = float(np.mean(d_raw < r68)), float(np.mean(d_raw < r95))
+    m['loc_cov68'], m['loc_cov95'] = float(np.mean(d_ref < r68)), float(np.mean(d_ref < r95))
+    details = dict(real=real, bright=bright, is_real=is_real, dflux=dflux, p_real=p, reliability=(mp, fy, cnt),
+                   y_class=y, y_pred=pred, y_group=yg, group_pred=pgi, d_raw=d_raw, d_ref=d_ref, r68=r68, r95=r95)
+    return m, details

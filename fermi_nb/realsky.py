@@ -19,7 +19,7 @@ from .catalog import (write_catalog, read_catalog, load_4fgl, crossmatch_report,
 # %% auto #0
 __all__ = ['GOALS_DL', 'CLASSICAL_ISSUE', 'HEADLINE_COLUMNS', 'real_counts_maps', 'detect_sources', 'characterise_counts',
            'crossmatch_reports', 'headline_table', 'goal_check', 'plot_headlines', 'load_classical', 'build_real_sky',
-           'real_sky_summary', 'catalog_cli']
+           'localisation_ceiling', 'real_sky_summary', 'catalog_cli']
 
 # %% ../nbs/52_real_sky.ipynb #33ca68d1
 def real_counts_maps(profile: Profile,  # profile with real_data.counts_map (one energy bin, e.g. real573w)
@@ -188,6 +188,21 @@ def build_real_sky(run_dir,                # run directory with miun/ (and optio
                'goals_met': int(goals['met'].sum()), 'goals_total': len(goals), 'seconds': round(time.time() - t0, 1)}
     return dict(det=det, prob=prob, paths=paths, reports=reports, classical=classical, table=table, goals=goals,
                 unmatched=unmatched, metrics=metrics, fgl=fgl)
+
+# %% ../nbs/52_real_sky.ipynb #10fe3db3
+def localisation_ceiling(ref: pd.DataFrame,   # reference sources (glon_deg, glat_deg, Flux1000)
+                         profile: Profile,    # profile (patches, localisation, real_data)
+                         min_flux_ph_cm2_s: float = 0.0,  # only sources brighter than this get a target disk
+                         geom: PatchGeometry = None,      # unrotated geometry; None → built
+                        ) -> dict:            # crossmatch_reports of the localised perfect targets
+    "Cross-match reports of a perfect detector: target disks at the reference positions, localised and stitched."
+    from fermi_nb.localisation import synthetic_sky_prob_maps
+    geom = PatchGeometry.build(profile) if geom is None else geom
+    src = ref[ref['Flux1000'].to_numpy(float) > min_flux_ph_cm2_s]
+    prob = synthetic_sky_prob_maps(geom, src['glon_deg'].to_numpy(float), src['glat_deg'].to_numpy(float),
+                                   profile.patches.mask_radius_px, np.random.default_rng(0), noise=0.0)
+    det = localise(prob, geom, profile, patch_ids=np.arange(geom.n_patches))
+    return crossmatch_reports(det, ref, profile, plot=False)
 
 # %% ../nbs/52_real_sky.ipynb #693c7d31
 def real_sky_summary(run_dir) -> str:

@@ -6,6 +6,7 @@
 from __future__ import annotations
 import math, warnings
 from dataclasses import dataclass
+from pathlib import Path
 import numpy as np
 import pandas as pd
 import healpy as hp
@@ -14,9 +15,10 @@ from .config import Profile, load_profile
 from .instrument import bin_psf
 
 # %% auto #0
-__all__ = ['FAKE', 'sky_to_tangent_deg', 'tangent_to_sky_deg', 'image_offsets_deg', 'yearly_bin_weights', 'ImageSampling',
-           'image_sampling', 'CountsMaps', 'year_factors', 'pixel_counts', 'render_images', 'SourceImageBuilder',
-           'source_images', 'subpixel_offset', 'label_detections', 'development_detections']
+__all__ = ['FAKE', 'RUN_SPLITS', 'sky_to_tangent_deg', 'tangent_to_sky_deg', 'image_offsets_deg', 'yearly_bin_weights',
+           'ImageSampling', 'image_sampling', 'CountsMaps', 'year_factors', 'pixel_counts', 'render_images',
+           'SourceImageBuilder', 'source_images', 'subpixel_offset', 'label_detections', 'development_detections',
+           'labelled_path', 'run_sky', 'label_run_split', 'read_labelled']
 
 # %% ../nbs/40_source_images.ipynb #97eb95fd
 def sky_to_tangent_deg(glon0_deg, glat0_deg,   # tangent point(s) (detection) [deg]
@@ -303,3 +305,41 @@ def development_detections(sky,                          # Sky with sources (cou
     out['loc_sigma_deg'] = np.concatenate([sig, np.full(len(flon), np.nan)])
     out = out.sample(frac=1, random_state=int(rng.integers(2**31))).reset_index(drop=True)
     return out if max_detections is None else out.head(max_detections).reset_index(drop=True)
+
+# %% ../nbs/40_source_images.ipynb #d0f83f3f
+RUN_SPLITS = ('train', 'val', 'test')
+
+def labelled_path(run_dir,     # pipeline run directory
+                  split: str,  # 'train', 'val' or 'test'
+                 ) -> Path:    # RUN_DIR/source_images/{split}_labelled.csv
+    "Where the source_images stage writes the labelled detections of a split."
+    if split not in RUN_SPLITS: raise ValueError(f"split '{split}' is not one of {RUN_SPLITS}")
+    return Path(run_dir) / 'source_images' / f'{split}_labelled.csv'
+
+def run_sky(run_dir, split: str, sky_seed: int):
+    "The simulated sky `sky_seed` of a split of a pipeline run (RUN_DIR/simulate/{split}/sky_{seed:05d})."
+    from fermi_nb.sky import Sky, sky_dir
+    path = sky_dir(Path(run_dir) / 'simulate' / split, int(sky_seed))
+    if not path.exists(): raise FileNotFoundError(f"run '{run_dir}': sky {path} not found (run the simulate stage)")
+    return Sky.load(path)
+
+def label_run_split(run_dir,           # pipeline run directory (localisation and simulate stages done)
+                    split: str,        # 'train', 'val' or 'test'
+                    profile: Profile,  # run profile (localisation.match_radius_deg)
+                   ) -> pd.DataFrame:  # all detections of the split, labelled (label_detections columns + split)
+    "Label the localisation detections of every sky of a split against that sky's true sources."
+    from fermi_nb.localisation import read_detections
+    parts = []
+    for entry, det in read_detections(run_dir, split):
+        sky = run_sky(run_dir, split, entry['sky_seed'])
+        lab = label_detections(det, sky.sources, profile.localisation.match_radius_deg)
+        lab['sky_seed'] = int(entry['sky_seed']); lab['split'] = split
+        parts.append(lab)
+    if not parts: raise ValueError(f"run '{run_dir}': the localisation manifest lists no skies for split '{split}'")
+    return pd.concat(parts, ignore_index=True)
+
+def read_labelled(run_dir, split: str) -> pd.DataFrame:
+    "Labelled detections of a split written by the source_images stage."
+    path = labelled_path(run_dir, split)
+    if not path.exists(): raise FileNotFoundError(f"run '{run_dir}': no {path} (run the source_images stage first)")
+    return pd.read_csv(path)

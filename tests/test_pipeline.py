@@ -1,0 +1,67 @@
+"End to end: the runner executes every stage on the tiny profile; resume; docs site from the executed notebooks."
+import json, os, shutil, subprocess, sys
+from pathlib import Path
+import pytest
+from fermi_nb.runner import run_pipeline, STAGES, RunError
+from fermi_nb.config import ProfileError
+
+TINY = Path(__file__).parent / 'profiles' / 'tiny.yaml'
+EXE = Path(sys.executable).parent / 'fermi-nb'
+
+@pytest.fixture(scope='module')
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp('run') / 'tiny'
+    proc = subprocess.run([str(EXE), 'run', '--profile', str(TINY), '--out', str(out)], capture_output=True, text=True)
+    print(proc.stdout[-3000:], proc.stderr[-3000:])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return out
+
+def test_every_simulated_stage_ran(run_dir):
+    simulated = [s for s in STAGES if not s.needs_real_data]
+    for st in simulated:
+        assert (run_dir / 'state' / f'{st.name}.json').exists(), st.name
+        assert (run_dir / 'notebooks' / st.notebook).exists(), st.notebook
+    metrics = json.loads((run_dir / 'metrics.json').read_text())
+    assert {'simulate', 'patching', 'miun', 'evaluation', 'characterisation', 'catalog'} <= set(metrics)
+
+def test_detector_beats_chance(run_dir):
+    ev = json.loads((run_dir / 'metrics' / 'evaluation.json').read_text())
+    assert ev['completeness'] > 0.1 and ev['purity'] > 0.3, ev
+
+def test_catalogue_written(run_dir):
+    from fermi_nb.catalog import read_catalog
+    fits = sorted((run_dir / 'catalog').glob('*.fits'))
+    assert fits, 'no catalogue FITS in the run'
+    cat = read_catalog(fits[0])
+    assert len(cat) > 10 and str(cat['RAJ2000'].unit) == 'deg' and cat['Source_Name'][0].startswith('1FNB J')
+
+def test_figures_saved(run_dir):
+    pngs = list((run_dir / 'figures').glob('*.png'))
+    assert len(pngs) >= 5, pngs
+
+def test_resume_reruns_only_missing_stage(run_dir):
+    last = [s for s in STAGES if not s.needs_real_data][-1]
+    (run_dir / 'state' / f'{last.name}.json').unlink()
+    before = (run_dir / 'run.log').read_text()
+    run_pipeline(str(TINY), run_dir)
+    log = (run_dir / 'run.log').read_text()[len(before):]
+    assert f'{last.name}: done' in log
+    assert 'simulate: already complete, skipped' in log and 'miun: already complete, skipped' in log
+
+def test_bad_parameters_rejected_before_any_stage(tmp_path):
+    for bad in (['-p', 'training.epochz=1'], ['-p', 'no_such_parameter=3'], ['-p', 'nside=[100, 128, 128]']):
+        proc = subprocess.run([str(EXE), 'run', '--profile', str(TINY), '--out', str(tmp_path / 'r')] + bad,
+                              capture_output=True, text=True)
+        assert proc.returncode == 1 and 'fermi-nb run:' in proc.stderr, proc.stderr
+        assert not (tmp_path / 'r' / 'state').exists()
+
+def test_docs_site_has_stage_pages_with_figures(run_dir, tmp_path):
+    from fermi_nb.docs import build_site
+    site = tmp_path / 'site'
+    nbs = Path(__file__).resolve().parent.parent / 'nbs'
+    stage_nbs = [nbs / s.notebook for s in STAGES if not s.needs_real_data]
+    build_site(site, notebooks=[nbs / 'index.ipynb'] + stage_nbs, executed_dir=run_dir / 'notebooks', execute=False)
+    for nb in stage_nbs:
+        page = (site / f'{nb.stem}.html').read_text()
+        assert '<img' in page and 'image/png' in page, f'{nb.stem}: no figure on its page'
+    assert 'API' in (site / 'api.html').read_text()
