@@ -17,8 +17,8 @@ from .source_images import (FAKE, SourceImageBuilder, CountsMaps, subpixel_offse
 
 # %% auto #0
 __all__ = ['N_SCALARS', 'GROUPS', 'TRUTH_COLUMNS', 'class_names', 'prepare_arrays', 'variability_index', 'model_inputs',
-           'gaussian_nll', 'build_network', 'fit_network', 'fit_temperature', 'youden_threshold', 'reliability',
-           'sigma_scale_1d', 'r_quantile', 'CharacterisationModels', 'check_profile_compatible',
+           'gaussian_nll', 'build_network', 'fit_network', 'fit_temperature', 'fit_platt', 'youden_threshold',
+           'reliability', 'sigma_scale_1d', 'r_quantile', 'CharacterisationModels', 'check_profile_compatible',
            'save_characterisation', 'load_characterisation', 'predict_arrays', 'characterise', 'train_classifier',
            'train_characterisation', 'group_probabilities', 'evaluate_characterisation', 'evaluate_characterised']
 
@@ -176,6 +176,18 @@ def fit_temperature(logits: np.ndarray,   # (n,) binary logits or (n, K) multi-c
         return -np.mean(np.log(np.clip(_softmax(z)[np.arange(len(z)), labels], 1e-12, 1)))
     return float(np.exp(minimize_scalar(nll, bounds=(-3, 3), method='bounded').x))
 
+def fit_platt(logits: np.ndarray,   # (n,) binary logits
+              labels: np.ndarray,   # (n,) 0/1
+             ) -> tuple[float, float]: # (temperature T > 0, bias b): p = sigmoid(logits / T + b)
+    "Temperature and bias of a binary classifier minimising the negative log-likelihood (Platt scaling)."
+    from scipy.optimize import minimize
+    z, y = np.asarray(logits, float), np.asarray(labels, float)
+    def nll(par):
+        p = np.clip(_sigmoid(z / np.exp(par[0]) + par[1]), 1e-12, 1 - 1e-12)
+        return -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
+    res = minimize(nll, [np.log(fit_temperature(z, y)), 0.0], method='Nelder-Mead')
+    return float(np.exp(np.clip(res.x[0], -3, 3))), float(res.x[1])
+
 def youden_threshold(p: np.ndarray, y: np.ndarray) -> float:
     "Probability threshold maximising Youden's J = TPR − FPR."
     fpr, tpr, thr = roc_curve(y, p)
@@ -266,7 +278,7 @@ def predict_arrays(models: CharacterisationModels,  # trained set
     f = _predict(models.flux, xl).transpose(1, 0, 2)                 # (M, n, 2)
     mu = f[..., 0] * cal['logs1_std'] + cal['logs1_mean']; sig = np.exp(np.clip(f[..., 1], -6, 4)) * cal['logs1_std']
     flux_mu = mu.mean(0); flux_sig_raw = np.sqrt((sig ** 2).mean(0) + mu.var(0))
-    p_real = _sigmoid(_predict(models.realfake, xl)[:, 0] / cal['t_realfake'])
+    p_real = _sigmoid(_predict(models.realfake, xl)[:, 0] / cal['t_realfake'] + cal.get('b_realfake', 0.0))
     p_class = _softmax(_predict(models.classifier, xl) / cal['t_class'])
     loc = _predict(models.location, x).transpose(1, 0, 2)             # (M, n, 4)
     pix = profile.patch_pixel_deg.min()
@@ -382,12 +394,12 @@ def train_characterisation(profile: Profile,          # analysis profile
     loc = fit_network(_build(profile, x['image'].shape[-1], 4, 'location', c.n_location_members), gaussian_nll,
                       _take(x, real_tr), off[real_tr], _take(x, real_va), off[real_va], profile)
     # calibration on the validation split
-    cal = dict(classes=classes, logs1_mean=m_s1, logs1_std=s_s1, t_realfake=1.0, t_class=1.0, flux_sigma_scale=1.0,
+    cal = dict(classes=classes, logs1_mean=m_s1, logs1_std=s_s1, t_realfake=1.0, b_realfake=0.0, t_class=1.0, flux_sigma_scale=1.0,
                loc_sigma_scale=1.0, year_weights=yw.tolist(), n_flux_members=c.n_flux_members,
                n_location_members=c.n_location_members, threshold_real=0.5)
     models = CharacterisationModels(flux, realfake, classifier, loc, cal, profile.to_yaml())
     xv = _take(x, va)
-    cal['t_realfake'] = fit_temperature(_predict(realfake, _latitude_only(xv))[:, 0], yr[va])
+    cal['t_realfake'], cal['b_realfake'] = fit_platt(_predict(realfake, _latitude_only(xv))[:, 0], yr[va])
     cal['t_class'] = fit_temperature(_predict(classifier, _latitude_only(xv)), y[va])
     pv = predict_arrays(models, xv, profile)
     cal['threshold_real'] = youden_threshold(pv['p_real'], yr[va])

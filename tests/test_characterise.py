@@ -137,3 +137,82 @@ def test_train_save_load_characterise(sky, detections, profile, tmp_path):
         load_characterisation(tmp_path / 'char', load_profile('lat6'))
     with pytest.raises(FileNotFoundError):
         load_characterisation(tmp_path, profile)
+
+
+# ---- pipeline mode (40/41 with run_dir): labelling a run's detections, separate validation skies, table evaluation
+
+def test_label_run_split(sky, detections, profile, tmp_path):
+    import json
+    from fermi_nb.source_images import label_run_split, labelled_path, read_labelled, run_sky
+    run = tmp_path / 'run'
+    sky.save(run / 'simulate' / 'train')
+    det = detections[['glon_deg', 'glat_deg', 'score']].head(100).assign(sky_index=0, sky_seed=sky.seed)
+    (run / 'localisation' / 'train').mkdir(parents=True)
+    rel = f'localisation/train/sky_{sky.seed:05d}_detections.csv'
+    det.to_csv(run / rel, index=False)
+    (run / 'localisation' / 'manifest.json').write_text(json.dumps(
+        {'splits': {'train': [{'sky_index': 0, 'sky_seed': int(sky.seed), 'detections': rel}]}}))
+    lab = label_run_split(run, 'train', profile)
+    assert len(lab) == 100 and (lab.sky_seed == sky.seed).all() and (lab.split == 'train').all()
+    assert (lab.label == detections.label.head(100).to_numpy()).mean() > 0.9
+    assert labelled_path(run, 'train') == run / 'source_images' / 'train_labelled.csv'
+    assert len(run_sky(run, 'train', sky.seed).sources) == len(sky.sources)
+    with pytest.raises(ValueError, match='split'):
+        label_run_split(run, 'test', profile)
+    with pytest.raises(FileNotFoundError, match='source_images'):
+        read_labelled(run, 'train')
+    with pytest.raises(FileNotFoundError, match='simulate'):
+        run_sky(run, 'val', 1)
+
+
+def test_evaluate_characterised_known_values():
+    from fermi_nb.characterise import evaluate_characterised
+    classes = ['BLL', 'FSRQ', 'PSR', 'PWN+SNR', FAKE]
+    # 4 detections of 3 true sources (one found twice) + 2 fakes; sky of 5 sources, 3 of them TS >= 25
+    t = pd.DataFrame({'sky_seed': 1, 'true_label': ['BLL', 'FSRQ', 'PSR', 'PSR', FAKE, FAKE],
+                      'true_source_id': [1, 2, 3, 3, -1, -1], 'true_expected_ts': [100., 30., 10., 10., np.nan, np.nan],
+                      'true_s1_ph_cm2_s': [1e-9, 1e-9, 1e-9, 1e-9, np.nan, np.nan],
+                      'true_glon_deg': [10., 20., 30., 30., np.nan, np.nan], 'true_glat_deg': 0.0,
+                      'glon_raw_deg': [10.2, 20.2, 30.2, 30.2, 40., 50.], 'glat_raw_deg': 0.0,
+                      'glon_deg': [10.1, 20.1, 30.1, 30.3, 40., 50.], 'glat_deg': 0.0,
+                      'r68_deg': 0.15, 'r95_deg': 0.25,
+                      'flux_log10_s1': [-9.05, -8.8, -9.0, -9.0, -9., -9.], 'flux_log10_s1_err': 0.1,
+                      'p_real': [0.9, 0.8, 0.3, 0.7, 0.6, 0.1],
+                      'cls_pred': ['BLL', 'BLL', 'PWN+SNR', 'PSR', FAKE, FAKE]})
+    pc = np.full((6, 5), 0.05)
+    for i, c in enumerate(t.cls_pred): pc[i, classes.index(c)] = 0.8
+    for j, c in enumerate(classes): t[f'p_{c}'] = pc[:, j]
+    truth = pd.DataFrame({'sky_seed': 1, 'source_id': [1, 2, 3, 4, 5], 'expected_ts': [100., 30., 10., 50., 5.]})
+    m, d = evaluate_characterised(t, truth, {'classes': classes, 'threshold_real': 0.5})
+    assert m['n_true_positive'] == 4 and m['n_fake'] == 2 and m['n_true_positive_ts25'] == 2
+    assert np.isclose(m['flux_median_abs_dex_ts25'], 0.125) and m['flux_cov68_ts25'] == 0.5
+    assert np.isclose(m['purity_before'], 4 / 6) and np.isclose(m['purity_after'], 3 / 4)
+    assert np.isclose(m['completeness_before'], 3 / 5) and np.isclose(m['completeness_after'], 3 / 5)
+    assert np.isclose(m['completeness_ts25_before'], 2 / 3)
+    assert np.isclose(m['true_positive_kept'], 3 / 4) and np.isclose(m['fake_rejected'], 1 / 2)
+    assert np.isclose(m['class_accuracy'], 4 / 6) and m['class_confusion'][1][0] == 1 and m['class_confusion'][2][3] == 1
+    assert m['groups'] == ['extragalactic', 'Galactic', FAKE] and np.isclose(m['group_accuracy'], 1.0)
+    assert np.isclose(m['loc_median_offset_raw_deg'], 0.2, atol=1e-6) and np.isclose(m['loc_median_offset_refined_deg'], 0.1, atol=1e-6)
+    assert m['loc_cov68'] == 0.75 and m['loc_cov68_raw'] == 0.0 and m['loc_cov95'] == 0.75 and m['loc_cov95_raw'] == 1.0
+    with pytest.raises(ValueError, match='true_label'):
+        evaluate_characterised(t.drop(columns='true_label'), truth, {'classes': classes, 'threshold_real': 0.5})
+
+
+def test_train_with_validation_skies(sky, detections, profile, tmp_path):
+    from fermi_nb.sky import simulate_sky
+    with pytest.raises(ValueError, match='val_skies'):
+        train_characterisation(profile, [detections], [sky], None, val_detections=[detections])
+    val_sky = simulate_sky(profile, 12)
+    val_det = development_detections(val_sky, profile, np.random.default_rng(1), max_detections=200)
+    models = train_characterisation(profile, [detections.head(300)], [sky], None, seed=2,
+                                    val_detections=[val_det], val_skies=[val_sky])
+    assert models.calibration['n_train'] == 300 and models.calibration['n_val'] == 200
+    assert models.calibration['t_realfake'] > 0 and models.calibration['loc_sigma_scale'] > 0
+
+
+def test_platt_recovers_temperature_and_bias():
+    from fermi_nb.characterise import fit_platt
+    rng = np.random.default_rng(6)
+    z = rng.normal(0, 3, 20000); y = (rng.uniform(size=z.size) < _sigmoid(z / 2.0 + 1.2)).astype(float)
+    t, b = fit_platt(z, y)
+    assert abs(t - 2.0) < 0.2 and abs(b - 1.2) < 0.1
