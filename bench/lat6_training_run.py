@@ -175,6 +175,10 @@ def main(argv=None):
     info_path.write_text(json.dumps(info, indent=1))
     if 'export' in stages:
         h = pd.read_csv(work / 'miun' / 'history.csv')
+        # per-epoch wall time (training + validation) from the Keras verbose=2 lines of the train logs, in order
+        import re
+        secs = [int(m) for lg in sorted(work.glob('train*.log')) for m in re.findall(r'^\d+/\d+ - (\d+)s - ', lg.read_text(), re.M)]
+        if len(secs) >= len(h): h['epoch_s'] = secs[:len(h)]
         RESULTS.mkdir(parents=True, exist_ok=True)
         h.to_csv(RESULTS / 'lat6_training_history.csv', index=False, float_format='%.5g')
         best = h.loc[h.val_loss.idxmin()]
