@@ -80,6 +80,7 @@ class PatchConfig:
     grid_nside: int = 8                   # HEALPix Nside of the patch-centre grid (12 Nside² centres)
     npix: list[int] = field(default_factory=list)  # patch side in pixels, per energy bin
     mask_radius_px: float = 5.0           # radius of the target disk on the finest grid [px]
+    mask_min_expected_ts: float = 0.0     # only sources with expected TS ≥ this get a target disk (0: every simulated source)
     random_rotation: bool = True          # random rotation offset of the patch grid per training sky
     max_patches: typing.Optional[int] = None  # use only the first N patch centres (tiny test profiles)
     interpolation: str = 'bilinear'       # HEALPix → patch pixel interpolation: 'bilinear' (4 pixels) or 'nearest'

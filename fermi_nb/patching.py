@@ -404,6 +404,11 @@ def _target_masks(self: PatchGeometry,
                  ) -> np.ndarray:               # (n_patches, P, P) uint8
     "Target masks on the finest grid: a disk at every source that falls in the patch."
     sip = sources_df if {'patch_id', 'x_px', 'y_px'} <= set(sources_df.columns) else self.sources_in_patches(sources_df)
+    min_ts = self.profile.patches.mask_min_expected_ts
+    if min_ts > 0:   # mark only the sources the data can show: a disk on an invisible source teaches the network noise
+        if 'expected_ts' not in sip.columns:
+            raise ValueError(f"profile '{self.profile.name}': patches.mask_min_expected_ts={min_ts} needs an 'expected_ts' column in the sources")
+        sip = sip[sip['expected_ts'].to_numpy() >= min_ts]
     r = float(self.profile.patches.mask_radius_px if radius_px is None else radius_px)
     P = self.finest_npix
     mask = np.zeros((self.n_patches, P, P), np.uint8)

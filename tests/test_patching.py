@@ -263,3 +263,21 @@ def test_split_stores_from_simulated_sky(tmp_path, profile, cache):
     mtime = stores['train'].stat().st_mtime_ns
     write_split_stores(profile, dirs, tmp_path / 'patching', cache_dir=cache, progress=False)   # complete: kept
     assert stores['train'].stat().st_mtime_ns == mtime
+
+
+def test_mask_min_expected_ts_marks_only_visible_sources():
+    "patches.mask_min_expected_ts: sources below the cut get no target disk; the cut needs expected_ts."
+    import pandas as pd, pytest
+    from fermi_nb.config import load_profile
+    from fermi_nb.patching import PatchGeometry
+    prof = load_profile('quick', {'patches.mask_min_expected_ts': 25.0})
+    geom = PatchGeometry.build(prof, cache_dir=False)
+    src = pd.DataFrame({'source_id': [0, 1], 'glon_deg': [geom.centres_glon_deg[100]] * 2,
+                        'glat_deg': [geom.centres_glat_deg[100], geom.centres_glat_deg[100] + 2.0],
+                        'cls': ['BLL', 'BLL'], 's1_ph_cm2_s': [1e-9, 1e-9], 'expected_ts': [100.0, 4.0]})
+    masks = geom.target_masks(src)
+    uncut = PatchGeometry.build(load_profile('quick'), cache_dir=False)
+    assert 0 < masks.sum() < uncut.target_masks(src).sum()               # the faint source lost its disk
+    assert np.array_equal(masks, uncut.target_masks(src.iloc[:1]))       # exactly the bright source's disks remain
+    with pytest.raises(ValueError, match='mask_min_expected_ts'):
+        geom.target_masks(src.drop(columns='expected_ts'))

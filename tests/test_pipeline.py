@@ -8,13 +8,19 @@ from fermi_nb.config import ProfileError
 TINY = Path(__file__).parent / 'profiles' / 'tiny.yaml'
 EXE = Path(sys.executable).parent / 'fermi-nb'
 
+_RUN = {}   # the run happens once per session; a failure is reported once, not re-run for every test
+
 @pytest.fixture(scope='module')
 def run_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp('run') / 'tiny'
-    proc = subprocess.run([str(EXE), 'run', '--profile', str(TINY), '--out', str(out)], capture_output=True, text=True)
-    print(proc.stdout[-3000:], proc.stderr[-3000:])
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return out
+    if 'error' in _RUN: pytest.fail(_RUN['error'])
+    if 'dir' not in _RUN:
+        out = tmp_path_factory.mktemp('run') / 'tiny'
+        proc = subprocess.run([str(EXE), 'run', '--profile', str(TINY), '--out', str(out)], capture_output=True, text=True)
+        print(proc.stdout[-3000:], proc.stderr[-3000:])
+        if proc.returncode != 0:
+            _RUN['error'] = f"the tiny pipeline run failed: {proc.stderr[-2000:]}"; pytest.fail(_RUN['error'])
+        _RUN['dir'] = out
+    return _RUN['dir']
 
 def test_every_simulated_stage_ran(run_dir):
     simulated = [s for s in STAGES if not s.needs_real_data]
