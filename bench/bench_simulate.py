@@ -1,6 +1,6 @@
 """Benchmark: one full sky of a profile (default lat6): wall time and peak memory.
 
-Usage: .venv/bin/python bench/bench_simulate.py [--profile lat6] [--seed 0] [--standin N]
+Usage: .venv/bin/python bench/bench_simulate.py [--profile lat6] [--seed 0]
 Writes bench/results/simulate.json. Goal (lat6, 2 cores): <= 60 s and <= 6 GB.
 The first sky includes the per-profile exposure and diffuse maps (computed once per process); the second sky
 (another seed) shows the per-sky cost when those are cached, as in `simulate_skies` workers.
@@ -8,42 +8,22 @@ The first sky includes the per-profile exposure and diffuse maps (computed once 
 import argparse, json, os, resource, sys, time, tempfile
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 
-
-def standin_population(profile, rng, n):
-    "Power-law population used only when fermi_nb.population is absent (flagged in the output)."
-    s1 = profile.population.s1_min_ph_cm2_s * (1 - rng.uniform(0, 1, n)) ** (-1 / 0.6)   # N(>S) ∝ S^-0.6
-    s1 = np.minimum(s1, 1e-7)
-    df = pd.DataFrame({'source_id': np.arange(n), 'cls': rng.choice(['BLL', 'FSRQ', 'PSR', 'PWN+SNR'], n),
-                       'glon_deg': rng.uniform(0, 360, n), 'glat_deg': np.degrees(np.arcsin(rng.uniform(-1, 1, n))),
-                       's1_ph_cm2_s': s1})
-    for k, (lo, hi) in enumerate(profile.energy_bins_gev):
-        df[f'flux_bin{k}_ph_cm2_s'] = s1 * (lo ** -1.2 - hi ** -1.2) / (1 - 1000 ** -1.2)
-    return df
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument('--profile', default='lat6')
     ap.add_argument('--seed', type=int, default=0)
-    ap.add_argument('--standin', type=int, default=30000, help='stand-in source count if the population stage is absent')
     ap.add_argument('--out', default=str(Path(__file__).parent / 'results' / 'simulate.json'))
     a = ap.parse_args(argv)
     from fermi_nb.config import load_profile
     from fermi_nb.sky import simulate_sky
     profile = load_profile(a.profile)
-    try:
-        from fermi_nb.population import draw_population  # noqa: F401
-        population = 'fermi_nb.population.draw_population'
-        make = lambda seed: None
-    except ImportError:
-        population = f'stand-in power law, {a.standin} sources (fermi_nb.population absent)'
-        make = lambda seed: standin_population(profile, np.random.default_rng(seed), a.standin)
+    population = 'fermi_nb.population.draw_population'
 
     t0 = time.perf_counter()
-    sky = simulate_sky(profile, a.seed, sources=make(a.seed))
+    sky = simulate_sky(profile, a.seed)
     t_first = time.perf_counter() - t0
     with tempfile.TemporaryDirectory() as d:
         t1 = time.perf_counter(); sky.save(d); t_save = time.perf_counter() - t1
@@ -53,7 +33,7 @@ def main(argv=None):
     diffuse = [float(sky.diffuse_counts[k].sum()) for k in range(profile.n_bins)]
     del sky
     t2 = time.perf_counter()
-    sky2 = simulate_sky(profile, a.seed + 1, sources=make(a.seed + 1))
+    sky2 = simulate_sky(profile, a.seed + 1)
     t_second = time.perf_counter() - t2
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20   # ru_maxrss is in KiB on Linux
     res = dict(profile=profile.name, seed=a.seed, population=population, n_sources=n_src,
