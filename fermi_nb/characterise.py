@@ -12,15 +12,17 @@ import pandas as pd
 from scipy.optimize import minimize_scalar
 from sklearn.metrics import roc_auc_score, roc_curve, balanced_accuracy_score, confusion_matrix
 from .config import Profile, load_profile
-from .source_images import (FAKE, SourceImageBuilder, CountsMaps, subpixel_offset, sky_to_tangent_deg,
-                                    tangent_to_sky_deg, yearly_bin_weights, development_detections)
+from .source_images import (FAKE, CountsMaps, DetectorPatches, patch_images, patch_resolutions,
+                                    yearly_bin_weights, development_detections)
 
 # %% auto #0
-__all__ = ['N_SCALARS', 'GROUPS', 'TRUTH_COLUMNS', 'class_names', 'prepare_arrays', 'variability_index', 'model_inputs',
-           'gaussian_nll', 'build_network', 'fit_network', 'fit_temperature', 'fit_platt', 'youden_threshold',
-           'reliability', 'sigma_scale_1d', 'r_quantile', 'CharacterisationModels', 'check_profile_compatible',
-           'save_characterisation', 'load_characterisation', 'predict_arrays', 'characterise', 'train_classifier',
-           'train_characterisation', 'group_probabilities', 'evaluate_characterisation', 'evaluate_characterised']
+__all__ = ['N_BASE_SCALARS', 'IMAGE_VERSION', 'GROUPS', 'TRUTH_COLUMNS', 'class_names', 'prepare_arrays', 'n_scalars',
+           'detector_features', 'variability_index', 'model_inputs', 'gaussian_nll', 'build_network', 'fit_network',
+           'fit_temperature', 'fit_platt', 'youden_threshold', 'purity_threshold', 'reliability', 'sigma_scale_1d',
+           'r_quantile', 'CharacterisationModels', 'check_profile_compatible', 'save_characterisation',
+           'load_characterisation', 'combine_classes', 'class_decision', 'fit_galactic_offset', 'predict_arrays',
+           'characterise', 'train_classifier', 'dihedral', 'train_group_head', 'train_characterisation',
+           'group_probabilities', 'evaluate_characterisation', 'evaluate_characterised', 'decision_variants']
 
 # %% ../nbs/41_characterise.ipynb #5b7643ad
 def _keras():
@@ -36,14 +38,23 @@ def class_names(profile: Profile) -> list[str]:
 
 _REQUIRED = ('glon_deg', 'glat_deg', 'label', 's1_ph_cm2_s', 'true_glon_deg', 'true_glat_deg')
 
-def prepare_arrays(skies: list,                 # simulated skies (Sky), one per detection table
+def _as_patches(sky, profile, rng):
+    "DetectorPatches of a sky: as given, a simulated Sky cut into the unrotated patches and Poisson-sampled, or CountsMaps cut."
+    if isinstance(sky, DetectorPatches): return sky
+    from fermi_nb.patching import PatchGeometry
+    geom = PatchGeometry.build(profile)
+    if isinstance(sky, CountsMaps): return DetectorPatches.from_counts_maps(sky, geom)
+    if not hasattr(sky, 'diffuse_counts'): raise TypeError(f"expected DetectorPatches, a Sky or CountsMaps, got {type(sky).__name__}")
+    return DetectorPatches.from_sky(sky, geom, rng)
+
+def prepare_arrays(skies: list,                 # per detection table: DetectorPatches (the detector's counts), a callable returning them, or a simulated Sky
                    detections: list,            # labelled detection tables, one per sky
                    profile: Profile,            # analysis profile
-                   rng: np.random.Generator,    # Poisson sampling
-                   n_realisations: int = 1,     # Poisson realisations per detection
+                   rng: np.random.Generator,    # Poisson sampling of Sky patches and the yearly multinomial split
+                   n_realisations: int = 1,     # Poisson realisations per detection (Sky only; DetectorPatches are one realisation)
                    year_weights=None,           # (n_bins,) weights of the bins in the yearly channels; None → profile
-                  ) -> dict:                    # arrays: images, latitude, subpix, y_class, y_logs1, y_offset_px, expected_ts, sky
-    "Images and targets of labelled detections on simulated skies."
+                  ) -> dict:                    # arrays: images, latitude, subpix, y_class, y_logs1, y_offset_px, expected_ts, sky, source_key
+    "Images (patch path, 40) and targets of labelled detections on simulated skies."
     if len(skies) != len(detections):
         raise ValueError(f"prepare_arrays: {len(skies)} skies but {len(detections)} detection tables (one per sky expected)")
     names = class_names(profile); parts = []
@@ -53,22 +64,40 @@ def prepare_arrays(skies: list,                 # simulated skies (Sky), one per
         unknown = sorted(set(det['label']) - set(names))
         if unknown: raise ValueError(f"prepare_arrays: detection table {s} has labels {unknown}, expected {names}")
         det = det.reset_index(drop=True)
-        builder = SourceImageBuilder(sky, det, profile, year_weights)
         real = (det['label'] != FAKE).to_numpy()
-        dx, dy = np.full(len(det), np.nan), np.full(len(det), np.nan)
-        dx[real], dy[real] = sky_to_tangent_deg(det['glon_deg'][real], det['glat_deg'][real],
-                                                det['true_glon_deg'][real], det['true_glat_deg'][real])
-        common = dict(latitude=det['glat_deg'].to_numpy(np.float32), subpix=subpixel_offset(det, profile),
-                      y_class=np.array([names.index(c) for c in det['label']]),
-                      y_logs1=np.where(real, np.log10(np.where(real, det['s1_ph_cm2_s'], 1.)), np.nan).astype(np.float32),
-                      y_offset_px=(np.stack([dx, dy], 1) / profile.patch_pixel_deg.min()).astype(np.float32),
-                      expected_ts=(det['expected_ts'].to_numpy(float) if 'expected_ts' in det else np.full(len(det), np.nan)),
-                      sky=np.full(len(det), s), det_index=np.arange(len(det)))
-        for _ in range(n_realisations):
-            parts.append(dict(images=builder.sample(rng)[0], **common))
+        sid = det['source_id'].to_numpy(np.int64) if 'source_id' in det else np.arange(len(det))
+        if callable(sky): sky = sky()     # a loader: one sky's patches in memory at a time
+        for _ in range(n_realisations if not isinstance(sky, DetectorPatches) else 1):
+            dp = _as_patches(sky, profile, rng)
+            im = patch_images(dp, det, profile, rng, year_weights)
+            # location target: detection → true source in the patch's finest pixels (the image frame)
+            tx, ty = dp.geom.sky_to_pixel(im['patch_id'], np.where(real, det['true_glon_deg'], 0.), np.where(real, det['true_glat_deg'], 0.))
+            off = np.where(real[:, None], np.stack([tx - im['x_px'], ty - im['y_px']], 1), np.nan)
+            parts.append(dict(images=im['images'], latitude=im['latitude'], subpix=im['subpix'],
+                              y_class=np.array([names.index(c) for c in det['label']]),
+                              y_logs1=np.where(real, np.log10(np.where(real, det['s1_ph_cm2_s'], 1.)), np.nan).astype(np.float32),
+                              y_offset_px=off.astype(np.float32),
+                              expected_ts=(det['expected_ts'].to_numpy(float) if 'expected_ts' in det else np.full(len(det), np.nan)),
+                              detector=detector_features(det, profile),
+                              sky=np.full(len(det), s), det_index=np.arange(len(det)),
+                              source_key=np.where(real, s * 10_000_000 + sid, -1)))
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
-N_SCALARS = 5  # sin b, |sin b|, sub-pixel phase (x, y), variability index
+N_BASE_SCALARS = 6   # sin b, |sin b|, variability index, detector peak probability, disk score fraction, log(1 + n_merged)
+
+def n_scalars(profile: Profile) -> int:
+    "Scalar inputs: the N_BASE_SCALARS, then the sub-pixel phase (x, y) per patch grid."
+    return N_BASE_SCALARS + 2 * len(patch_resolutions(profile))
+
+def detector_features(detections: pd.DataFrame,  # localisation output: peak_prob, score, n_merged (missing → 0)
+                      profile: Profile,          # analysis profile (the disk of the detector's targets)
+                     ) -> np.ndarray:            # (n, 3) float32: peak_prob, score / disk pixels, log(1 + n_merged)
+    "What the detector itself said about each detection: its peak probability, disk score and number of merged patch candidates."
+    from fermi_nb.localisation import disk_kernel
+    col = lambda c: np.nan_to_num(detections[c].to_numpy(float), nan=0.0) if c in detections else np.zeros(len(detections))
+    disk = float(disk_kernel(profile.patches.mask_radius_px).sum())
+    return np.stack([col('peak_prob'), col('score') / disk, np.log1p(col('n_merged'))], 1).astype(np.float32)
+
 
 def variability_index(images: np.ndarray,  # (n, S, S, n_bins + n_years) counts
                       n_bins: int,         # energy channels before the yearly ones
@@ -83,16 +112,18 @@ def variability_index(images: np.ndarray,  # (n, S, S, n_bins + n_years) counts
 
 def model_inputs(images: np.ndarray,     # (n, S, S, n_bins + n_years) counts
                  latitude: np.ndarray,   # (n,) [deg]
-                 subpix: np.ndarray,     # (n, 2) sub-pixel phase (subpixel_offset)
+                 subpix: np.ndarray,     # (n, 2 × patch grids) sub-pixel phases (patch_images)
                  n_bins: int,            # number of energy channels (the rest are yearly)
+                 detector: np.ndarray = None, # (n, 3) detector_features; None → zeros
                 ) -> dict:               # Keras inputs {'image', 'scalars'}
-    "The single normalisation of the networks' inputs: log(1 + counts); sin b, |sin b|, sub-pixel phase, variability index."
+    "The single normalisation of the networks' inputs: log(1 + counts); sin b, |sin b|, variability index, detector features, sub-pixel phases."
     images = np.asarray(images, np.float32)
     if images.ndim != 4 or images.shape[-1] <= n_bins:
         raise ValueError(f"model_inputs: images must be (n, S, S, n_bins + n_years) with n_bins={n_bins}, got {images.shape}")
     sb = np.sin(np.radians(np.asarray(latitude, np.float32)))
-    scalars = np.concatenate([np.stack([sb, np.abs(sb)], 1), np.asarray(subpix, np.float32),
-                              variability_index(images, n_bins)[:, None]], 1)
+    detector = np.zeros((len(images), 3), np.float32) if detector is None else np.asarray(detector, np.float32)
+    scalars = np.concatenate([np.stack([sb, np.abs(sb)], 1), variability_index(images, n_bins)[:, None], detector,
+                              np.asarray(subpix, np.float32)], 1)
     return {'image': np.log1p(np.maximum(images, 0)), 'scalars': scalars.astype(np.float32)}
 
 def _take(inputs, idx): return {k: v[idx] for k, v in inputs.items()}
@@ -118,7 +149,7 @@ def build_network(profile: Profile,     # analysis profile (image size, filters)
     "Small CNN: conv3×3 ×2 → conv3×3 valid → flatten ⊕ scalars → dense → n_out (linear); optionally M independent copies."
     keras = _keras(); L = keras.layers
     S, f = profile.characterisation.image_px, profile.characterisation.base_filters
-    image = keras.Input((S, S, n_channels), name='image'); scalars = keras.Input((N_SCALARS,), name='scalars')
+    image = keras.Input((S, S, n_channels), name='image'); scalars = keras.Input((n_scalars(profile),), name='scalars')
     def member(m):
         x = L.Conv2D(f, 3, padding='same', activation='relu', name=f'm{m}_conv1')(image)
         x = L.Conv2D(f, 3, padding='same', activation='relu', name=f'm{m}_conv2')(x)
@@ -152,7 +183,7 @@ def _seed(seed):
 
 # %% ../nbs/41_characterise.ipynb #3dbb407f
 def _latitude_only(x: dict) -> dict:
-    s = x['scalars'].copy(); s[:, 2:4] = 0
+    s = x['scalars'].copy(); s[:, N_BASE_SCALARS:] = 0
     return {'image': x['image'], 'scalars': s}
 
 def _build(profile, n_channels, n_out, name, n_members=0):
@@ -193,6 +224,26 @@ def youden_threshold(p: np.ndarray, y: np.ndarray) -> float:
     fpr, tpr, thr = roc_curve(y, p)
     return float(np.clip(thr[np.argmax(tpr - fpr)], 0, 1))
 
+def purity_threshold(p: np.ndarray,            # (n,) p_real of the validation detections
+                     real: np.ndarray,         # (n,) bool: detection matches a true source
+                     source_key: np.ndarray,   # (n,) id of the matched true source (one source can be detected twice); ignored for fakes
+                     n_sources: int,           # completeness denominator: true sources of the validation skies
+                     max_loss: float = 0.04,   # largest allowed completeness loss [fraction of n_sources]
+                    ) -> tuple[float, dict]:   # (threshold, validation purity / completeness loss at it)
+    "Threshold with the highest validation purity among those that lose at most `max_loss` of the true sources."
+    p, real = np.asarray(p, float), np.asarray(real, bool)
+    keys = np.asarray(source_key)[real]
+    best = pd.Series(p[real]).groupby(keys).max().to_numpy()      # a source is lost when all its detections are cut
+    t = np.unique(np.r_[0.0, p])
+    lost = np.searchsorted(np.sort(best), t, side='left') / max(int(n_sources), 1)
+    order = np.sort(p); kept = len(p) - np.searchsorted(order, t, side='left')
+    kept_real = real.sum() - np.searchsorted(np.sort(p[real]), t, side='left')
+    purity = kept_real / np.maximum(kept, 1)
+    ok = (lost <= max_loss) & (kept > 0)
+    i = int(np.flatnonzero(ok)[np.argmax(purity[ok])])   # the lowest threshold reaching the best purity
+    return float(t[i]), dict(val_purity=float(purity[i]), val_completeness_loss=float(lost[i]),
+                             val_purity_before=float(real.mean()))
+
 def reliability(p: np.ndarray, y: np.ndarray, n_bins: int = 10) -> tuple:
     "(mean predicted p, observed fraction, count) per probability bin, and the expected calibration error."
     edges = np.linspace(0, 1, n_bins + 1); idx = np.clip(np.digitize(p, edges) - 1, 0, n_bins - 1)
@@ -218,6 +269,9 @@ class CharacterisationModels:
     location: object            # location ensemble (Keras model, output (n, M, 4))
     calibration: dict           # standardisation, temperatures, threshold, σ scales, classes, metrics
     profile_yaml: str = ''      # profile the models were trained with
+    group: object = None        # three-group network extragalactic / Galactic / FAKE (logits)
+
+IMAGE_VERSION = 2   # 1: HEALPix-interpolated images, tangent-plane offsets; 2: patch cut-outs of the detector's counts, patch-frame offsets
 
 _IMAGE_KEYS = ('energy_bins_gev', 'nside', 'n_years', ('patches', 'npix'), ('patches', 'size_deg'),
                ('characterisation', 'image_px'), ('characterisation', 'yearly_min_energy_gev'), ('population', 'classes'))
@@ -238,8 +292,9 @@ def save_characterisation(models: CharacterisationModels, out_dir) -> Path:
     "Write the model set atomically (temporary directory, then rename)."
     out_dir = Path(out_dir); out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f'.{out_dir.name}.tmp'))
-    for name, net in (('flux', models.flux), ('realfake', models.realfake), ('class', models.classifier), ('location', models.location)):
-        net.save(tmp / f'{name}.keras')
+    for name, net in (('flux', models.flux), ('realfake', models.realfake), ('class', models.classifier), ('location', models.location),
+                      ('group', models.group)):
+        if net is not None: net.save(tmp / f'{name}.keras')
     (tmp / 'calibration.json').write_text(json.dumps(models.calibration, indent=1))
     (tmp / 'profile.yaml').write_text(models.profile_yaml)
     if out_dir.exists():
@@ -253,14 +308,17 @@ def load_characterisation(path,               # directory written by train_chara
                          ) -> CharacterisationModels:
     "Load a trained model set; a profile whose images differ from the training ones is an error."
     keras = _keras(); path = Path(path)
-    for f in ('calibration.json', 'profile.yaml', 'flux.keras', 'realfake.keras', 'class.keras', 'location.keras'):
+    for f in ('calibration.json', 'profile.yaml', 'flux.keras', 'realfake.keras', 'class.keras', 'location.keras', 'group.keras'):
         if not (path / f).exists(): raise FileNotFoundError(f"load_characterisation: '{path / f}' is missing (not a model directory?)")
     yaml_text = (path / 'profile.yaml').read_text()
     check_profile_compatible(yaml_text, profile, f"load_characterisation('{path}')")
     cal = json.loads((path / 'calibration.json').read_text())
+    if cal.get('image_version') != IMAGE_VERSION:
+        raise ValueError(f"load_characterisation('{path}'): models made for source images version {cal.get('image_version', 1)}, "
+                         f"this code cuts version {IMAGE_VERSION} (patch path, 40); retrain them")
     load = lambda f: keras.models.load_model(path / f, compile=False)
     return CharacterisationModels(load('flux.keras'), load('realfake.keras'), load('class.keras'), load('location.keras'),
-                                  cal, yaml_text)
+                                  cal, yaml_text, load('group.keras'))
 
 # %% ../nbs/41_characterise.ipynb #ac2f7a03
 def _predict(net, x: dict, batch: int = 8192) -> np.ndarray:
@@ -269,49 +327,97 @@ def _predict(net, x: dict, batch: int = 8192) -> np.ndarray:
     return np.concatenate([np.asarray(net({k: v[i:i + batch] for k, v in x.items()}, training=False), float)
                            for i in range(0, max(n, 1), batch)])
 
+def combine_classes(p_class_net: np.ndarray,   # (n, K) class-network probabilities (FAKE last)
+                    p_real: np.ndarray,        # (n,) calibrated p_real
+                    classes: list,             # class names (FAKE last)
+                   ) -> np.ndarray:            # (n, K) class probabilities with p_FAKE = 1 − p_real
+    "Class probabilities that agree with p_real: p_c = p_real · q_c for the real classes (q: class network renormalised over them)."
+    fake = classes.index(FAKE); real_cols = [j for j in range(len(classes)) if j != fake]
+    q = p_class_net[:, real_cols]; q = q / np.maximum(q.sum(1, keepdims=True), 1e-12)
+    out = np.empty_like(p_class_net); out[:, real_cols] = p_real[:, None] * q; out[:, fake] = 1 - p_real
+    return out
+
+def class_decision(p_class: np.ndarray,    # (n, K) combine_classes output
+                   p_real: np.ndarray,     # (n,) calibrated p_real
+                   threshold: float,       # working threshold of p_real
+                   classes: list,          # class names (FAKE last)
+                   galactic_log_offset: float = 0.0, # added to log p of the Galactic classes before the argmax
+                  ) -> np.ndarray:         # (n,) predicted class index
+    "FAKE below the working threshold of p_real, else the real class with the largest log p (+ offset for Galactic classes)."
+    fake = classes.index(FAKE)
+    score = np.log(np.maximum(p_class, 1e-30)) + galactic_log_offset * np.array([GROUPS[c] == 'Galactic' for c in classes])
+    score[:, fake] = -np.inf
+    return np.where(p_real >= threshold, score.argmax(1), fake)
+
+def fit_galactic_offset(p_class: np.ndarray,  # (n, K) combine_classes output on validation
+                        p_real: np.ndarray,   # (n,) calibrated p_real on validation
+                        y: np.ndarray,        # (n,) true class indices
+                        threshold: float,     # working threshold of p_real
+                        classes: list,        # class names (FAKE last)
+                        grid=np.linspace(-3, 3, 121), # offsets tried
+                       ) -> float:            # offset maximising the validation three-group balanced accuracy
+    "Log-offset of the Galactic classes that maximises the validation balanced accuracy of extragalactic / Galactic / FAKE."
+    groups = list(dict.fromkeys(GROUPS[c] for c in classes)); yg = np.array([groups.index(GROUPS[classes[i]]) for i in y])
+    to_g = np.array([groups.index(GROUPS[c]) for c in classes])
+    ba = [balanced_accuracy_score(yg, to_g[class_decision(p_class, p_real, threshold, classes, o)]) for o in grid]
+    best = np.flatnonzero(np.asarray(ba) >= np.max(ba) - 1e-12)
+    return float(grid[best[np.argmin(np.abs(grid[best]))]])   # the smallest offset reaching the best accuracy
+
 def predict_arrays(models: CharacterisationModels,  # trained set
                    x: dict,                         # model_inputs(...)
                    profile: Profile,                # analysis profile
                   ) -> dict:                        # predictions (see keys)
-    "flux mean/σ [log10 S1], p_real, class probabilities, offset mean/σ [deg] per axis, r68/r95 [deg]."
+    "flux mean/σ [log10 S1], p_real, class probabilities, offset mean/σ (patch frame, finest pixels × pixel size [deg]), r68/r95 [deg]."
     cal = models.calibration; xl = _latitude_only(x)
     f = _predict(models.flux, xl).transpose(1, 0, 2)                 # (M, n, 2)
     mu = f[..., 0] * cal['logs1_std'] + cal['logs1_mean']; sig = np.exp(np.clip(f[..., 1], -6, 4)) * cal['logs1_std']
     flux_mu = mu.mean(0); flux_sig_raw = np.sqrt((sig ** 2).mean(0) + mu.var(0))
     p_real = _sigmoid(_predict(models.realfake, xl)[:, 0] / cal['t_realfake'] + cal.get('b_realfake', 0.0))
-    p_class = _softmax(_predict(models.classifier, xl) / cal['t_class'])
+    p_class_net = _softmax(_predict(models.classifier, xl) / cal['t_class'])
+    p_class = combine_classes(p_class_net, p_real, cal['classes'])
+    if models.group is not None: p_group = _softmax(_predict(models.group, xl) / cal['t_group'])
+    else: p_group = group_probabilities(p_class, cal['classes'])[0]
     loc = _predict(models.location, x).transpose(1, 0, 2)             # (M, n, 4)
     pix = profile.patch_pixel_deg.min()
     lmu = loc[..., :2] * pix; lsig = np.exp(np.clip(loc[..., 2:], -6, 4)) * pix
     off_mu = lmu.mean(0); off_sig = np.sqrt((lsig ** 2).mean(0) + lmu.var(0))   # (n, 2) per axis
     circ = np.sqrt((off_sig ** 2).mean(1)) * cal['loc_sigma_scale']
     return dict(flux_mu=flux_mu, flux_sig_raw=flux_sig_raw, flux_sig=flux_sig_raw * cal['flux_sigma_scale'],
-                p_real=p_real, p_class=p_class, offset_deg=off_mu, offset_sig_deg=off_sig,
+                p_real=p_real, p_class=p_class, p_class_net=p_class_net, p_group=p_group,
+                class_pred=class_decision(p_class, p_real, cal['threshold_real'], cal['classes'], cal.get('galactic_log_offset', 0.0)),
+                offset_deg=off_mu, offset_sig_deg=off_sig,
                 r68_raw_deg=r_quantile(np.sqrt((off_sig ** 2).mean(1)), 0.68),
                 r68_deg=r_quantile(circ, 0.68), r95_deg=r_quantile(circ, 0.95))
 
-def characterise(detections: pd.DataFrame,          # whole-sky detections: glon_deg, glat_deg, score, ...
-                 sky,                               # Sky (expectations, Poisson-sampled here) or CountsMaps (real counts)
+def characterise(detections: pd.DataFrame,          # whole-sky detections: glon_deg, glat_deg, score, ... (patch_id used if present)
+                 sky,                               # DetectorPatches (the detector's counts), CountsMaps (real counts) or a Sky
                  models: CharacterisationModels,    # trained set (load_characterisation)
                  profile: Profile,                  # analysis profile
-                 rng: np.random.Generator = None,   # Poisson sampling for a Sky; None → default_rng(0)
+                 rng: np.random.Generator = None,   # yearly split (and Poisson sampling of a bare Sky); None → default_rng(0)
                 ) -> pd.DataFrame:                  # detections + characterisation columns
     "Flux, p_real, class probabilities, refined position and r68/r95 of every detection."
     check_profile_compatible(models.profile_yaml, profile, 'characterise')
     det = detections.reset_index(drop=True)
     if len(det) == 0: raise ValueError("characterise: the detection table is empty")
-    builder = SourceImageBuilder(sky, det, profile, np.asarray(models.calibration['year_weights']))
-    images, lat = builder.sample(rng if rng is not None else np.random.default_rng(0))
-    pred = predict_arrays(models, model_inputs(images, lat, subpixel_offset(det, profile), profile.n_bins), profile)
+    rng = rng if rng is not None else np.random.default_rng(0)
+    dp = _as_patches(sky, profile, rng)
+    im = patch_images(dp, det, profile, rng, np.asarray(models.calibration['year_weights']))
+    pred = predict_arrays(models, model_inputs(im['images'], im['latitude'], im['subpix'], profile.n_bins,
+                                               detector_features(det, profile)), profile)
     out = det.copy()
     out['glon_raw_deg'], out['glat_raw_deg'] = det['glon_deg'].to_numpy(float), det['glat_deg'].to_numpy(float)
-    out['glon_deg'], out['glat_deg'] = tangent_to_sky_deg(out['glon_raw_deg'], out['glat_raw_deg'],
-                                                          pred['offset_deg'][:, 0], pred['offset_deg'][:, 1])
+    step = pred['offset_deg'] / profile.patch_pixel_deg.min()        # finest patch pixels, patch frame
+    out['glon_deg'], out['glat_deg'] = dp.geom.pixel_to_sky(im['patch_id'], im['x_px'] + step[:, 0], im['y_px'] + step[:, 1])
+    out['image_patch_id'] = im['patch_id']
     out['flux_log10_s1'], out['flux_log10_s1_err'] = pred['flux_mu'], pred['flux_sig']
     out['p_real'] = pred['p_real']; out['is_real'] = pred['p_real'] >= models.calibration['threshold_real']
     names = models.calibration['classes']
     for j, c in enumerate(names): out[f'p_{c}'] = pred['p_class'][:, j]
-    out['cls_pred'] = np.array(names, dtype=object)[pred['p_class'].argmax(1)]
+    for j, c in enumerate(names): out[f'net_p_{c}'] = pred['p_class_net'][:, j]   # the class network alone (diagnostics)
+    out['cls_pred'] = np.array(names, dtype=object)[pred['class_pred']]
+    groups = models.calibration.get('groups') or group_probabilities(pred['p_class'], names)[1]
+    for j, g in enumerate(groups): out[f'p_group_{g}'] = pred['p_group'][:, j]
+    out['group_pred'] = np.array(groups, dtype=object)[pred['p_group'].argmax(1)]
     out['r68_deg'], out['r95_deg'] = pred['r68_deg'], pred['r95_deg']
     return out
 
@@ -345,15 +451,32 @@ def train_classifier(profile: Profile, x_tr: dict, y_tr, x_va: dict, y_va,  # in
     return fit_network(net, keras.losses.SparseCategoricalCrossentropy(from_logits=True), x_tr, y_tr, x_va, y_va,
                        profile, seed, _balanced_weights(y_tr, n_classes))
 
+def dihedral(x: dict, y: np.ndarray) -> tuple[dict, np.ndarray]:
+    "The 8 rotations and reflections of every image (scalars and labels repeated)."
+    ims = [x['image']] + [np.rot90(x['image'], k, axes=(1, 2)) for k in (1, 2, 3)]
+    ims += [np.flip(a, 2) for a in ims]
+    return {'image': np.concatenate(ims), 'scalars': np.concatenate([x['scalars']] * 8)}, np.concatenate([y] * 8)
+
+def train_group_head(profile: Profile, x_tr: dict, g_tr, x_va: dict, g_va,  # inputs and group indices (train, validation)
+                     n_groups: int, seed: int = 0):                       # number of groups; seed
+    "Softmax over the groups (logits), balanced group weights, all 8 rotations/reflections of the training images."
+    keras = _keras()
+    x_tr, g_tr = dihedral(_latitude_only(x_tr), np.asarray(g_tr))
+    _seed(seed); net = _build(profile, x_tr['image'].shape[-1], n_groups, 'group')
+    return fit_network(net, keras.losses.SparseCategoricalCrossentropy(from_logits=True), x_tr, g_tr, _latitude_only(x_va),
+                       np.asarray(g_va), profile, seed, _balanced_weights(g_tr, n_groups))
+
 def train_characterisation(profile: Profile,          # analysis profile
                            training_detections: list, # labelled detection tables, one per sky
-                           skies: list,               # the simulated skies they were found on
+                           skies: list,               # per table: DetectorPatches (the detector's counts) or the simulated Sky
                            out_dir,                   # output directory (replaced atomically); None → not saved
                            seed: int = 0,             # seed of the split, Poisson draws and initialisations
                            n_realisations: int = 1,   # Poisson realisations per detection
                            arrays: dict = None,       # prepared arrays (skips prepare_arrays)
                            val_detections: list = None, # labelled detection tables of separate validation skies; None → hold out val_fraction
-                           val_skies: list = None,    # the validation skies (with val_detections)
+                           val_skies: list = None,    # the validation skies (with val_detections), as `skies`
+                           val_n_sources: int = None, # true sources of the validation skies (completeness denominator); None → detected ones
+                           max_completeness_loss: float = 0.04, # working threshold: best validation purity losing at most this completeness
                           ) -> CharacterisationModels:
     "Train, calibrate and save the flux, real/fake, class and location networks."
     keras = _keras(); c = profile.characterisation; rng = np.random.default_rng(seed); t0 = time.perf_counter()
@@ -369,7 +492,7 @@ def train_characterisation(profile: Profile,          # analysis profile
         n_tr, n_sky = len(arrays['images']), int(arrays['sky'].max()) + 1
         arrays = {k: np.concatenate([arrays[k], val_arrays[k] + (n_sky if k == 'sky' else 0)]) for k in arrays}
         tr, va = np.arange(n_tr), np.arange(n_tr, len(arrays['images']))
-    x = model_inputs(arrays['images'], arrays['latitude'], arrays['subpix'], profile.n_bins)
+    x = model_inputs(arrays['images'], arrays['latitude'], arrays['subpix'], profile.n_bins, arrays['detector'])
     classes = class_names(profile); fake = classes.index(FAKE); y = arrays['y_class']
     real_tr, real_va = tr[y[tr] != fake], va[y[va] != fake]
     if min(len(real_tr), len(real_va), (y[tr] == fake).sum(), (y[va] == fake).sum()) < 5:
@@ -388,6 +511,8 @@ def train_characterisation(profile: Profile,          # analysis profile
                            class_weight=_balanced_weights(yr[tr].astype(int), 2))
     # class
     classifier = train_classifier(profile, _take(x, tr), y[tr], _take(x, va), y[va], len(classes), seed + 13)
+    groups = list(dict.fromkeys(GROUPS[c] for c in classes)); to_g = np.array([groups.index(GROUPS[c]) for c in classes])
+    group = train_group_head(profile, _take(x, tr), to_g[y[tr]], _take(x, va), to_g[y[va]], len(groups), seed + 17)
     # location ensemble
     off = arrays['y_offset_px']
     _seed(seed + 3)
@@ -396,13 +521,21 @@ def train_characterisation(profile: Profile,          # analysis profile
     # calibration on the validation split
     cal = dict(classes=classes, logs1_mean=m_s1, logs1_std=s_s1, t_realfake=1.0, b_realfake=0.0, t_class=1.0, flux_sigma_scale=1.0,
                loc_sigma_scale=1.0, year_weights=yw.tolist(), n_flux_members=c.n_flux_members,
-               n_location_members=c.n_location_members, threshold_real=0.5)
-    models = CharacterisationModels(flux, realfake, classifier, loc, cal, profile.to_yaml())
+               n_location_members=c.n_location_members, threshold_real=0.5, image_version=IMAGE_VERSION)
+    cal.update(groups=groups, t_group=1.0)
+    models = CharacterisationModels(flux, realfake, classifier, loc, cal, profile.to_yaml(), group)
     xv = _take(x, va)
     cal['t_realfake'], cal['b_realfake'] = fit_platt(_predict(realfake, _latitude_only(xv))[:, 0], yr[va])
     cal['t_class'] = fit_temperature(_predict(classifier, _latitude_only(xv)), y[va])
+    cal['t_group'] = fit_temperature(_predict(group, _latitude_only(xv)), to_g[y[va]])
     pv = predict_arrays(models, xv, profile)
-    cal['threshold_real'] = youden_threshold(pv['p_real'], yr[va])
+    cal['threshold_youden'] = youden_threshold(pv['p_real'], yr[va])
+    keys = arrays['source_key'][va]
+    n_src = int(val_n_sources) if val_n_sources is not None else len(np.unique(keys[yr[va] > 0]))
+    cal['threshold_real'], info = purity_threshold(pv['p_real'], yr[va] > 0, keys, n_src, max_completeness_loss)
+    cal.update(info, threshold_criterion=f'highest validation purity with completeness loss <= {max_completeness_loss:.3f}',
+               val_n_sources=n_src)
+    cal['galactic_log_offset'] = fit_galactic_offset(pv['p_class'], pv['p_real'], y[va], cal['threshold_real'], classes)
     rv = y[va] != fake
     cal['flux_sigma_scale'] = sigma_scale_1d(pv['flux_mu'][rv] - arrays['y_logs1'][va][rv], pv['flux_sig_raw'][rv])
     d_val = np.hypot(*(pv['offset_deg'][rv] - off[va][rv] * profile.patch_pixel_deg.min()).T)
@@ -424,7 +557,7 @@ def evaluate_characterisation(models: CharacterisationModels,   # trained set
              profile: Profile,                 # analysis profile
             ) -> tuple[dict, dict]:            # (scalar metrics, predictions)
     "Test metrics of all four networks."
-    x = model_inputs(arrays['images'], arrays['latitude'], arrays['subpix'], profile.n_bins)
+    x = model_inputs(arrays['images'], arrays['latitude'], arrays['subpix'], profile.n_bins, arrays['detector'])
     p = predict_arrays(models, x, profile); classes = models.calibration['classes']
     y = arrays['y_class']; real = y != classes.index(FAKE); m = {}
     dflux = p['flux_mu'][real] - arrays['y_logs1'][real]; ts = arrays['expected_ts'][real]
@@ -437,11 +570,11 @@ def evaluate_characterisation(models: CharacterisationModels,   # trained set
     m['ece_real'] = reliability(p['p_real'], real.astype(float))[3]
     is_real = p['p_real'] >= models.calibration['threshold_real']
     m['tpr_real'], m['fpr_real'] = float(is_real[real].mean()), float(is_real[~real].mean())
-    pred = p['p_class'].argmax(1)
+    pred = p['class_pred']
     m['class_balanced_accuracy'] = float(balanced_accuracy_score(y, pred))
     pg, groups = group_probabilities(p['p_class'], classes)
-    yg = np.array([groups.index(GROUPS[classes[i]]) for i in y])
-    m['group_balanced_accuracy'] = float(balanced_accuracy_score(yg, pg.argmax(1)))
+    yg = np.array([groups.index(GROUPS[classes[i]]) for i in y]); pgi = p['p_group'].argmax(1)
+    m['group_balanced_accuracy'] = float(balanced_accuracy_score(yg, pgi))
     bf = np.isin(y, [classes.index(c) for c in ('BLL', 'FSRQ') if c in classes])
     if bf.sum() and {'BLL', 'FSRQ'} <= set(classes):
         two = p['p_class'][:, [classes.index('BLL'), classes.index('FSRQ')]].argmax(1)
@@ -451,7 +584,7 @@ def evaluate_characterisation(models: CharacterisationModels,   # trained set
     m['loc_median_offset_raw_deg'], m['loc_median_offset_refined_deg'] = float(np.median(d_raw)), float(np.median(d_ref))
     m['loc_cov68_raw'] = float(np.mean(d_ref < p['r68_raw_deg'][real]))
     m['loc_cov68'] = float(np.mean(d_ref < p['r68_deg'][real])); m['loc_cov95'] = float(np.mean(d_ref < p['r95_deg'][real]))
-    p.update(y_class=y, y_group=yg, groups=groups, real=real, d_raw=d_raw, d_ref=d_ref, dflux=dflux)
+    p.update(y_class=y, y_group=yg, group_pred=pgi, groups=groups, real=real, d_raw=d_raw, d_ref=d_ref, dflux=dflux)
     return m, p
 
 # %% ../nbs/41_characterise.ipynb #b91d0fd3
@@ -506,7 +639,9 @@ def evaluate_characterised(table: pd.DataFrame,    # characterise output + sky_s
     y = np.array([classes.index(c) for c in table['true_label']]); pred = np.array([classes.index(c) for c in table['cls_pred']])
     pc = table[[f'p_{c}' for c in classes]].to_numpy(float)
     pg, groups = group_probabilities(pc, classes)
-    yg = np.array([groups.index(GROUPS[classes[i]]) for i in y]); pgi = pg.argmax(1)
+    yg = np.array([groups.index(GROUPS[classes[i]]) for i in y])
+    pgi = (np.array([groups.index(g) for g in table['group_pred']]) if 'group_pred' in table
+           else np.array([groups.index(GROUPS[classes[i]]) for i in pred]))
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')   # a class absent from the truth of a small test sky
         m['class_accuracy'], m['class_balanced_accuracy'] = float((y == pred).mean()), float(balanced_accuracy_score(y, pred))
@@ -528,3 +663,33 @@ def evaluate_characterised(table: pd.DataFrame,    # characterise output + sky_s
     details = dict(real=real, bright=bright, is_real=is_real, dflux=dflux, p_real=p, reliability=(mp, fy, cnt),
                    y_class=y, y_pred=pred, y_group=yg, group_pred=pgi, d_raw=d_raw, d_ref=d_ref, r68=r68, r95=r95)
     return m, details
+
+# %% ../nbs/41_characterise.ipynb #5d33718b
+def decision_variants(table: pd.DataFrame,   # characterised test table with net_p_* columns and the truth columns
+                      truth: pd.DataFrame,   # true sources of its skies (evaluate_characterised)
+                      calibration: dict,     # models.calibration (classes, threshold_real, threshold_youden)
+                     ) -> pd.DataFrame:      # one row per rule: purity, completeness drop, group balanced accuracy
+    "Real/fake and three-group metrics of the test table under alternative thresholds and group rules."
+    classes = list(calibration['classes']); fake = classes.index(FAKE)
+    y = np.array([classes.index(c) for c in table['true_label']])
+    groups = list(dict.fromkeys(GROUPS[c] for c in classes)); yg = np.array([groups.index(GROUPS[classes[i]]) for i in y])
+    net = table[[f'net_p_{c}' for c in classes]].to_numpy(float); p_real = table['p_real'].to_numpy(float)
+    to_group = lambda cls_idx: np.array([groups.index(GROUPS[classes[i]]) for i in cls_idx])
+    comb = combine_classes(net, p_real, classes)
+    rules = {'class network alone (sum of its class probabilities)': group_probabilities(net, classes)[0].argmax(1),
+             'agreeing probabilities, largest group': group_probabilities(comb, classes)[0].argmax(1)}
+    rows = []
+    for name, thr in (('Youden', calibration.get('threshold_youden', np.nan)), ('working', calibration['threshold_real'])):
+        if not np.isfinite(thr): continue
+        m, _ = evaluate_characterised(table, truth, {**calibration, 'threshold_real': thr})
+        rules[f'FAKE below the {name} threshold, else the largest real class'] = to_group(class_decision(comb, p_real, thr, classes))
+        off = calibration.get('galactic_log_offset', 0.0)
+        rules[f'FAKE below the {name} threshold, else the largest real class, Galactic offset {off:+.2f}'] = to_group(
+            class_decision(comb, p_real, thr, classes, off))
+        rows.append(dict(rule=f'p_real cut at the {name} threshold ({thr:.3f})', purity_before=m['purity_before'],
+                         purity_after=m['purity_after'], completeness_drop_points=100 * (m['completeness_before'] - m['completeness_after'])))
+    if 'group_pred' in table: rules['three-group network (the table\'s group_pred)'] = np.array([groups.index(g) for g in table['group_pred']])
+    for name, pred in rules.items():
+        rows.append(dict(rule=f'groups: {name}', group_balanced_accuracy=float(balanced_accuracy_score(yg, pred)),
+                         **{f'recall_{g}': float((pred[yg == j] == j).mean()) if (yg == j).any() else np.nan for j, g in enumerate(groups)}))
+    return pd.DataFrame(rows).set_index('rule')

@@ -20,7 +20,7 @@ __all__ = ['CANDIDATE_COLUMNS', 'STITCH_RULES', 'LOCALISATION_SPLITS', 'disk_off
            'find_candidates', 'match_pixel_positions', 'candidates_to_sky', 'lonlat_to_unit', 'unit_to_lonlat',
            'angular_sep_deg', 'stitch', 'synthetic_duplicates', 'localise', 'synthetic_sky_prob_maps',
            'detections_path', 'prob_maps_path', 'to_float16', 'save_prob_maps', 'load_prob_maps', 'write_csv_atomic',
-           'localise_sky', 'read_manifest', 'read_detections', 'plot_localised_patch']
+           'localise_sky', 'detector_sample', 'read_manifest', 'read_detections', 'plot_localised_patch']
 
 # %% ../nbs/30_localisation.ipynb #13d328fa
 def disk_offsets(radius_px: float, # disk radius [px]
@@ -485,15 +485,21 @@ def localise_sky(model,                  # trained MIUN (fermi_nb.miun.load_miun
                  seed: int,              # seed of the Poisson sample of the sky's patches
                  batch_size: int = 64,   # patches per inference batch
                 ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]: # (whole-sky detections, prob maps (n, P, P), patch ids (n,))
-    "One Poisson realisation of a sky's patches → MIUN probabilities → stitched whole-sky list (in the sky's own patch geometry)."
+    "One Poisson realisation of a sky's patches (`detector_sample`) → MIUN probabilities → stitched whole-sky list (in the sky's own patch geometry)."
     from fermi_nb.miun import predict_patches
-    rows = np.flatnonzero(store.sky_index == int(sky_index))
-    if len(rows) == 0: raise ValueError(f"patch store '{store.path}' has no sky {sky_index} (it has {store.n_skies})")
-    patch_ids = store.patch_id[rows]
-    counts = store.sample(rows, np.random.default_rng(seed))
+    patch_ids, counts = detector_sample(store, sky_index, seed)
     prob = predict_patches(model, counts, batch_size)
     det = localise(prob, store.geometry(sky_index), profile, patch_ids=patch_ids)
     return det, prob, patch_ids
+
+def detector_sample(store,             # PatchStore of the sky's split
+                    sky_index: int,    # index of the sky in the store
+                    seed: int,         # Poisson seed of the sky (the manifest's poisson_seed)
+                   ) -> tuple[np.ndarray, list]: # (patch ids (n,), per bin (n, npix_k, npix_k) counts)
+    "The one Poisson realisation of a sky's patches that the detector sees; the same seed gives the same counts."
+    rows = np.flatnonzero(store.sky_index == int(sky_index))
+    if len(rows) == 0: raise ValueError(f"patch store '{store.path}' has no sky {sky_index} (it has {store.n_skies})")
+    return store.patch_id[rows], store.sample(rows, np.random.default_rng(seed))
 
 def read_manifest(run_dir) -> dict:
     "The localisation stage's manifest: model, base seed, and per split the skies with their seeds and files."

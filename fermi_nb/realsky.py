@@ -66,13 +66,15 @@ def characterise_counts(detections: pd.DataFrame,  # whole-sky detections (glon_
                         counts_maps: list,         # per bin: observed HEALPix counts map at nside[k]
                         model_dir,                 # directory of trained characterisation models (41_characterise)
                         profile: Profile,          # analysis profile
+                        geom: PatchGeometry = None,  # patch geometry of the detection; None → the unrotated grid (as detect_sources)
                        ) -> pd.DataFrame:          # detections + characterisation columns
-    "Characterise detections on observed counts maps with trained models."
+    "Characterise detections on observed counts maps with trained models (images cut from the same patches as the detector's input)."
     from fermi_nb.characterise import load_characterisation, characterise
-    from fermi_nb.source_images import CountsMaps
+    from fermi_nb.source_images import CountsMaps, DetectorPatches
     maps = [np.asarray(m, float) for m in counts_maps]
     yearly = [maps] if profile.n_years == 1 else None
-    return characterise(detections, CountsMaps(maps, yearly), load_characterisation(model_dir, profile), profile)
+    patches = DetectorPatches.from_counts_maps(CountsMaps(maps, yearly), PatchGeometry.build(profile) if geom is None else geom)
+    return characterise(detections, patches, load_characterisation(model_dir, profile), profile)
 
 # %% ../nbs/52_real_sky.ipynb #ca9fd798
 GOALS_DL = {'highb_comp_1e-09': 0.95, 'highb_comp_3e-10': 0.60, 'highb_matched': 0.92,

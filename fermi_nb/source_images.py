@@ -18,6 +18,7 @@ from .instrument import bin_psf
 __all__ = ['FAKE', 'RUN_SPLITS', 'sky_to_tangent_deg', 'tangent_to_sky_deg', 'image_offsets_deg', 'yearly_bin_weights',
            'ImageSampling', 'image_sampling', 'CountsMaps', 'year_factors', 'pixel_counts', 'render_images',
            'SourceImageBuilder', 'source_images', 'subpixel_offset', 'label_detections', 'development_detections',
+           'DetectorPatches', 'patch_resolutions', 'detection_patches', 'window_weights', 'patch_images',
            'labelled_path', 'run_sky', 'label_run_split', 'read_labelled']
 
 # %% ../nbs/40_source_images.ipynb #97eb95fd
@@ -305,6 +306,164 @@ def development_detections(sky,                          # Sky with sources (cou
     out['loc_sigma_deg'] = np.concatenate([sig, np.full(len(flon), np.nan)])
     out = out.sample(frac=1, random_state=int(rng.integers(2**31))).reset_index(drop=True)
     return out if max_detections is None else out.head(max_detections).reset_index(drop=True)
+
+# %% ../nbs/40_source_images.ipynb #9e804499
+@dataclass
+class DetectorPatches:
+    "One sky's patch counts as the detector saw them, and what splits them into years or extends them past a patch edge."
+    geom: object                 # PatchGeometry the sky was cut with
+    counts: list                 # per bin (n_patches, npix_k, npix_k) counts, indexed by patch_id
+    sky: object = None           # Sky (simulated data): yearly fractions, and expectations of pixels beyond a patch edge
+    yearly_counts: list = None   # [year] per bin (n_patches, npix_k, npix_k) observed yearly counts (real data)
+    is_expectation: bool = False # counts are expectations (no Poisson noise): the yearly split is the expectation too
+    maps: object = None          # CountsMaps the patches were cut from (real data): pixels beyond a patch edge
+
+    @classmethod
+    def from_store(cls, store,            # PatchStore of the sky's split
+                   sky_index: int,        # index of the sky in the store
+                   poisson_seed: int,     # the localisation manifest's poisson_seed of that sky
+                   sky=None,              # the Sky itself (yearly fractions, pixels past an edge); None → even split, edge repeated
+                  ) -> 'DetectorPatches':
+        "The realisation the detector saw (30_localisation.detector_sample), ordered by patch_id."
+        from fermi_nb.localisation import detector_sample
+        pids, counts = detector_sample(store, sky_index, poisson_seed)
+        geom = store.geometry(sky_index)
+        if not np.array_equal(np.sort(pids), np.arange(geom.n_patches)):
+            raise ValueError(f"patch store '{store.path}': sky {sky_index} does not hold every patch 0..{geom.n_patches - 1}")
+        order = np.argsort(pids)
+        return cls(geom, [c[order] for c in counts], sky)
+
+    @classmethod
+    def from_counts_maps(cls, maps,       # CountsMaps (observed counts, optionally per year)
+                         geom,            # PatchGeometry (the one the detector used; real data: the unrotated grid)
+                        ) -> 'DetectorPatches':
+        "Observed HEALPix counts cut into patches exactly as the detector input (`geom.cut`)."
+        if not isinstance(maps, CountsMaps): raise TypeError(f"from_counts_maps: expected CountsMaps, got {type(maps).__name__}")
+        yearly = None if maps.yearly_counts is None else [geom.cut([np.asarray(m, np.float32) for m in y]) for y in maps.yearly_counts]
+        return cls(geom, geom.cut([np.asarray(m, np.float32) for m in maps.counts]), None, yearly, False, maps)
+
+    @classmethod
+    def from_sky(cls, sky,                # simulated Sky (Asimov components)
+                 geom,                    # PatchGeometry to cut it with
+                 rng=None,                # Poisson sampling of the patch pixels; None → expectations
+                ) -> 'DetectorPatches':
+        "A simulated sky cut into patches and Poisson-sampled on the patch pixels, as 10_patching/30 do."
+        asimov = geom.cut([np.asarray(sky.counts(k), np.float32) for k in range(sky.profile.n_bins)])
+        if rng is None: return cls(geom, asimov, sky, None, True)
+        return cls(geom, [rng.poisson(a).astype(np.float32) for a in asimov], sky)
+
+def patch_resolutions(profile: Profile) -> list[int]:
+    "Distinct patch grids (pixels per side), finest first: one sub-pixel phase (x, y) each."
+    return sorted(set(int(n) for n in profile.patches.npix), reverse=True)
+
+def detection_patches(detections: pd.DataFrame,  # detections: glon_deg, glat_deg (patch_id optional)
+                      geom,                      # PatchGeometry of the sky
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]: # (patch_id, x_px, y_px) on the finest grid
+    "The patch each detection's image is cut from: its localisation patch_id if that contains it, else the patch farthest from its edge."
+    lon, lat = _positions(detections)
+    best, _ = geom.best_patch(lon, lat)
+    none = best < 0     # the grid leaves slivers uncovered (~0.05% of the sky for quick): the patch with the nearest centre
+    if none.any(): best[none] = geom._tree.query(_unit(lon[none], lat[none]))[1]
+    pid = best.astype(np.int64)
+    if 'patch_id' in detections:
+        given = detections['patch_id'].to_numpy(float)
+        ok = np.isfinite(given) & (given >= 0) & (given < geom.n_patches)
+        cand = np.where(ok, given, 0).astype(np.int64)
+        x, y = geom.sky_to_pixel(cand, lon, lat)
+        ok &= np.nan_to_num(geom.edge_distance_px(x, y), nan=-1) > 0
+        pid = np.where(ok, cand, pid)
+    x, y = geom.sky_to_pixel(pid, lon, lat)
+    return pid, x, y
+
+def window_weights(geom,        # PatchGeometry
+                   k: int,      # energy bin
+                   pid,         # (m,) patch of each pixel
+                   ix, iy,      # (m,) integer pixel indices of bin k's grid, inside the patch or beyond its edge
+                  ) -> tuple[np.ndarray, np.ndarray]: # (pix (4, m) HEALPix pixels at nside[k], w (4, m) weights)
+    "Interpolation of patch pixels (also past the patch edge, on the extended gnomonic grid) from HEALPix maps: counts = Σ w · map[pix]."
+    n, d = geom.npix[k], geom.pixel_rad(k)
+    X = ((n - 1) / 2 - np.asarray(ix, float)) * d; Y = (np.asarray(iy, float) - (n - 1) / 2) * d
+    p = geom._centre[pid] + X[:, None] * geom._east[pid] + Y[:, None] * geom._north[pid]
+    theta, phi = hp.vec2ang(p)
+    F = lambda x, y: np.arctan(x * y / np.sqrt(1 + x * x + y * y))   # exact solid angle of a gnomonic pixel
+    omega = np.abs(F(X + d / 2, Y + d / 2) - F(X - d / 2, Y + d / 2) - F(X + d / 2, Y - d / 2) + F(X - d / 2, Y - d / 2))
+    factor = omega / hp.nside2pixarea(geom.nside[k])
+    if geom.interpolation == 'bilinear':
+        pix, w = hp.get_interp_weights(geom.nside[k], theta, phi)
+        return pix, w * factor
+    return hp.ang2pix(geom.nside[k], theta, phi)[None], factor[None]
+
+def _interp(m, pix, w): return (np.asarray(m, float)[pix] * w).sum(0)
+
+def _year_fractions(sky, k, pix, w, Y):
+    "(m, Y) Asimov yearly fractions of patch pixels interpolated with (pix, w) from the sky's components."
+    import scipy.sparse as sp
+    m = pix.shape[1]; npix_hp = hp.nside2npix(sky.profile.nside[k])
+    T = sp.csr_matrix((w.T.ravel(), (np.repeat(np.arange(m), pix.shape[0]), pix.T.ravel())), shape=(m, npix_hp))
+    diffuse = T @ np.asarray(sky.diffuse_counts[k], float) / Y
+    rg = sky.geometry(k)
+    R = sp.csr_matrix((rg.weight.astype(float), (rg.pix, rg.src)), shape=(npix_hp, len(sky.sources)))
+    mu = sky.sources[f'counts_bin{k}'].to_numpy(float)[:, None] * year_factors(sky.sources, Y) / Y
+    total = diffuse[:, None] + np.asarray((T @ R) @ mu)
+    s = total.sum(1, keepdims=True)
+    return np.where(s > 0, total / np.where(s > 0, s, 1), 1.0 / Y)
+
+def patch_images(patches: DetectorPatches,    # the sky's patch counts
+                 detections: pd.DataFrame,    # detections: glon_deg, glat_deg (patch_id optional)
+                 profile: Profile,            # analysis profile
+                 rng=None,                    # yearly multinomial split and pixels past an edge; None → default_rng(0)
+                 year_weights=None,           # (n_bins,) weights of the bins in the yearly channels; None → profile
+                ) -> dict:                    # images, latitude, subpix, patch_id, x_px, y_px, outside (fraction of pixels past the edge)
+    "S×S images cut from the patch counts around each detection: energy channels, then yearly channels."
+    lon, lat = _positions(detections)
+    geom, S, nb, Y = patches.geom, profile.characterisation.image_px, profile.n_bins, profile.n_years
+    if len(patches.counts) != nb: raise ValueError(f"patch_images: {len(patches.counts)} bins of patch counts, profile '{profile.name}' has {nb}")
+    yw = yearly_bin_weights(profile) if year_weights is None else np.asarray(year_weights, float)
+    rng = np.random.default_rng(0) if rng is None else rng
+    pid, xf, yf = detection_patches(detections, geom)
+    n = len(pid); out = np.zeros((n, S, S, nb + Y), np.float32); phase = {}; outside_px = np.zeros(n)
+    if patches.sky is None and patches.yearly_counts is None and Y > 1 and yw.any():
+        warnings.warn("patch_images: no yearly information (no Sky, no yearly counts): the counts are split evenly over the "
+                      "years, the yearly channels carry no variability information")
+    off = np.arange(S) - S // 2
+    for k in range(nb):
+        npx = geom.npix[k]
+        xk, yk = geom.sky_to_pixel(pid, lon, lat, k)
+        cx, cy = np.rint(xk).astype(np.int64), np.rint(yk).astype(np.int64)
+        phase.setdefault(npx, (xk - cx, yk - cy))
+        IX = np.broadcast_to(cx[:, None, None] + off[None, None, :], (n, S, S)).ravel()
+        IY = np.broadcast_to(cy[:, None, None] + off[None, :, None], (n, S, S)).ravel()
+        P = np.repeat(pid, S * S)
+        inside = (IX >= 0) & (IX < npx) & (IY >= 0) & (IY < npx)
+        outside_px += (~inside).reshape(n, -1).mean(1) / nb
+        win = np.zeros(n * S * S, np.float32)
+        win[inside] = patches.counts[k][P[inside], IY[inside], IX[inside]]
+        need_w = (~inside).any() or (yw[k] != 0 and patches.sky is not None)
+        pix, w = window_weights(geom, k, P, IX, IY) if need_w else (None, None)
+        if (~inside).any():   # past the patch edge: what the detector did not see there
+            o = ~inside
+            if patches.sky is not None:
+                mu = _interp(patches.sky.counts(k), pix[:, o], w[:, o])
+                win[o] = mu if patches.is_expectation else rng.poisson(mu)
+            elif patches.maps is not None: win[o] = _interp(patches.maps.counts[k], pix[:, o], w[:, o])
+            else:
+                cl = lambda a: np.clip(a, 0, npx - 1)
+                win[o] = patches.counts[k][P[o], cl(IY[o]), cl(IX[o])]
+        out[..., k] = win.reshape(n, S, S)
+        if yw[k] == 0: continue
+        if patches.yearly_counts is not None:
+            yearly = np.zeros((n * S * S, Y), np.float32)
+            for y in range(Y):
+                yearly[inside, y] = patches.yearly_counts[y][k][P[inside], IY[inside], IX[inside]]
+                if (~inside).any(): yearly[~inside, y] = _interp(patches.maps.yearly_counts[y][k], pix[:, ~inside], w[:, ~inside])
+        elif patches.sky is not None:
+            frac = _year_fractions(patches.sky, k, pix, w, Y)
+            yearly = (win[:, None] * frac if patches.is_expectation
+                      else rng.multinomial(np.rint(win).astype(np.int64), frac).astype(np.float32))
+        else: yearly = np.repeat(win[:, None] / Y, Y, 1)
+        out[..., nb:] += yw[k] * yearly.reshape(n, S, S, Y)
+    subpix = np.concatenate([np.stack(phase[r], 1) for r in patch_resolutions(profile)], 1).astype(np.float32)
+    return dict(images=out, latitude=lat.astype(np.float32), subpix=subpix, patch_id=pid, x_px=xf, y_px=yf, outside=outside_px)
 
 # %% ../nbs/40_source_images.ipynb #d0f83f3f
 RUN_SPLITS = ('train', 'val', 'test')

@@ -9,7 +9,7 @@ import pytest
 from fermi_nb.config import load_profile
 from fermi_nb.source_images import (CountsMaps, FAKE, SourceImageBuilder, development_detections, label_detections,
                                     sky_to_tangent_deg, source_images, subpixel_offset, tangent_to_sky_deg,
-                                    yearly_bin_weights, year_factors)
+                                    yearly_bin_weights, year_factors, DetectorPatches, patch_images, window_weights)
 from fermi_nb.characterise import (characterise, class_names, fit_temperature, load_characterisation, prepare_arrays,
                                    r_quantile, reliability, sigma_scale_1d, train_characterisation, youden_threshold,
                                    evaluate_characterisation, _sigmoid)
@@ -90,6 +90,103 @@ def test_labels_and_subpixel(sky, detections, profile):
     assert off.shape == (len(detections), 2) and np.abs(off).max() < 1
 
 
+@pytest.fixture(scope='module')
+def geom(profile):
+    from fermi_nb.patching import PatchGeometry
+    return PatchGeometry.build(profile)
+
+
+def test_patch_images_asimov_and_counts_maps(sky, detections, profile, geom):
+    S, nb, Y = profile.characterisation.image_px, profile.n_bins, profile.n_years
+    det = detections.head(200)
+    asimov = patch_images(DetectorPatches.from_sky(sky, geom), det, profile)
+    assert asimov['images'].shape == (200, S, S, nb + Y) and asimov['subpix'].shape == (200, 4)
+    # the centre pixel of every energy channel is the Asimov patch pixel nearest to the detection
+    dp = DetectorPatches.from_sky(sky, geom)
+    for k in range(nb):
+        x, y = geom.sky_to_pixel(asimov['patch_id'], det.glon_deg.to_numpy(), det.glat_deg.to_numpy(), k)
+        ok = (np.rint(x) >= 0) & (np.rint(x) < geom.npix[k]) & (np.rint(y) >= 0) & (np.rint(y) < geom.npix[k])
+        centre = dp.counts[k][asimov['patch_id'][ok], np.rint(y[ok]).astype(int), np.rint(x[ok]).astype(int)]
+        assert np.allclose(asimov['images'][ok, S // 2, S // 2, k], centre)
+    # Asimov yearly channels add up to the energy channels, with the FSRQ variability in them
+    assert np.allclose(asimov['images'][..., nb:].sum(-1), asimov['images'][..., :nb].sum(-1), rtol=1e-4, atol=1e-4)
+    # observed maps through the same patches give the same energy channels (no yearly split: a warning)
+    with pytest.warns(UserWarning, match='yearly'):
+        obs = patch_images(DetectorPatches.from_counts_maps(CountsMaps([sky.counts(k) for k in range(nb)]), geom), det, profile)
+    assert np.allclose(obs['images'][..., :nb], asimov['images'][..., :nb], rtol=1e-5, atol=1e-5)
+    # yearly observed maps are cut as they are
+    f = year_factors(sky.sources, Y)
+    maps = CountsMaps([sky.counts(k) for k in range(nb)],
+                      [[sky.diffuse_counts[k] / Y + sky.source_counts_map(k, f[:, y] / Y) for k in range(nb)] for y in range(Y)])
+    obs_y = patch_images(DetectorPatches.from_counts_maps(maps, geom), det, profile)
+    assert np.allclose(obs_y['images'], asimov['images'], rtol=1e-3, atol=1e-3)
+
+
+def test_patch_images_poisson_split_is_exact(sky, detections, profile, geom):
+    nb = profile.n_bins
+    dp = DetectorPatches.from_sky(sky, geom, np.random.default_rng(3))
+    a = patch_images(dp, detections.head(300), profile, np.random.default_rng(1))
+    b = patch_images(dp, detections.head(300), profile, np.random.default_rng(2))
+    # the energy channels are the detector's counts (identical whatever the seed, except past a patch edge) ...
+    inside = a['outside'] == 0
+    assert inside.mean() > 0.4 and np.array_equal(a['images'][inside, ..., :nb], b['images'][inside, ..., :nb])
+    # ... and the yearly channels split exactly those counts
+    assert np.array_equal(a['images'][..., nb:].sum(-1), a['images'][..., :nb].sum(-1))
+    assert not np.array_equal(a['images'][..., nb:], b['images'][..., nb:])
+    assert np.all(a['images'] == np.rint(a['images'])) and (a['outside'] > 0).mean() < 0.6
+
+
+def test_window_weights_reproduce_patch_cut(sky, profile, geom):
+    k, pids = 0, np.array([5, 300, 700])
+    n = geom.npix[k]; ix, iy = np.meshgrid(np.arange(n), np.arange(n))
+    P = np.repeat(pids, n * n); X = np.tile(ix.ravel(), 3); Y = np.tile(iy.ravel(), 3)
+    pix, w = window_weights(geom, k, P, X, Y)
+    cut = geom.cut([sky.counts(j) for j in range(profile.n_bins)])[k]
+    assert np.allclose((np.asarray(sky.counts(k), float)[pix] * w).sum(0), cut[P, Y, X], rtol=1e-4, atol=1e-4)
+
+
+def test_from_store_reproduces_detector_counts(sky, detections, profile, tmp_path):
+    from fermi_nb.patching import write_patch_store, PatchStore, sky_geometry
+    from fermi_nb.localisation import detector_sample
+    path = write_patch_store(tmp_path / 'patches.h5', [sky], lambda i, s: sky_geometry(profile, s.seed, training=True),
+                             profile, progress=False)
+    with PatchStore(path) as store:
+        pids, counts = detector_sample(store, 0, 17)
+        dp = DetectorPatches.from_store(store, 0, 17, sky)
+        order = np.argsort(pids)
+        assert all(np.array_equal(c[order], d) for c, d in zip(counts, dp.counts))
+        assert dp.geom.rotation_seed == store.geometry(0).rotation_seed
+        im = patch_images(dp, detections.head(50), profile)
+        assert np.array_equal(im['images'][..., profile.n_bins:].sum(-1), im['images'][..., :profile.n_bins].sum(-1))
+
+
+def test_purity_threshold_and_class_agreement():
+    from fermi_nb.characterise import purity_threshold, combine_classes, class_decision
+    # 10 true sources, 6 detected (source 3 twice), 4 fakes
+    p = np.array([0.9, 0.8, 0.7, 0.2, 0.6, 0.2, 0.1, 0.15, 0.25, 0.65, 0.35])
+    real = np.array([1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1], bool)
+    key = np.array([1, 2, 3, 3, 4, 5, -1, -1, -1, -1, 6])
+    t, info = purity_threshold(p, real, key, 10, max_loss=0.1)   # may lose one source of ten
+    assert np.isclose(t, 0.35) and np.isclose(info['val_completeness_loss'], 0.1) and np.isclose(info['val_purity'], 5 / 6)
+    t0, info0 = purity_threshold(p, real, key, 10, max_loss=0.0)    # source 5 (0.2, below a fake) must be kept
+    assert np.isclose(t0, 0.2) and info0['val_completeness_loss'] == 0 and np.isclose(info0['val_purity'], 7 / 9)
+    classes = ['BLL', 'FSRQ', 'PSR', 'PWN+SNR', FAKE]
+    net = np.array([[0.1, 0.1, 0.1, 0.1, 0.6], [0.4, 0.2, 0.2, 0.1, 0.1]])
+    pc = combine_classes(net, np.array([0.9, 0.2]), classes)
+    assert np.allclose(pc.sum(1), 1) and np.allclose(pc[:, 4], [0.1, 0.8]) and np.allclose(pc[0, :4], 0.9 / 4)
+    assert class_decision(pc, np.array([0.9, 0.2]), 0.5, classes).tolist() == [0, 4]
+
+
+def test_detector_features(profile):
+    from fermi_nb.characterise import detector_features, n_scalars, model_inputs
+    f = detector_features(pd.DataFrame({'peak_prob': [0.9, np.nan], 'score': [9, 4.5], 'n_merged': [3, 1]}), profile)
+    assert np.allclose(f, [[0.9, 1.0, np.log(4)], [0.0, 0.5, np.log(2)]])   # quick: disk of radius 2 = 9 pixels
+    assert np.all(detector_features(pd.DataFrame({'glon_deg': [1.]}), profile) == 0)
+    S, nb = profile.characterisation.image_px, profile.n_bins
+    x = model_inputs(np.ones((2, S, S, nb + profile.n_years)), np.array([0., 30.]), np.zeros((2, 4)), nb, f)
+    assert x['scalars'].shape == (2, n_scalars(profile)) and np.allclose(x['scalars'][:, 3:6], f)
+
+
 def test_temperature_and_threshold():
     rng = np.random.default_rng(3)
     z = rng.normal(0, 3, 20000); y = (rng.uniform(size=z.size) < _sigmoid(z / 2.5)).astype(float)
@@ -115,10 +212,11 @@ def test_train_save_load_characterise(sky, detections, profile, tmp_path):
     assert arrays['images'].shape[0] == len(detections)
     assert set(np.unique(arrays['y_class'])) <= set(range(len(class_names(profile))))
     models = train_characterisation(profile, [detections], [sky], tmp_path / 'char', seed=1, arrays=arrays)
-    for f in ('flux.keras', 'realfake.keras', 'class.keras', 'location.keras', 'calibration.json', 'profile.yaml'):
+    for f in ('flux.keras', 'realfake.keras', 'class.keras', 'location.keras', 'group.keras', 'calibration.json', 'profile.yaml'):
         assert (tmp_path / 'char' / f).exists()
     cal = models.calibration
     assert cal['t_realfake'] > 0 and 0 <= cal['threshold_real'] <= 1 and cal['loc_sigma_scale'] > 0
+    assert cal['val_completeness_loss'] <= 0.04 and cal['image_version'] == 2
     loaded = load_characterisation(tmp_path / 'char', profile)
     det = detections.head(50)[['glon_deg', 'glat_deg', 'score']]
     table = characterise(det, sky, loaded, profile, np.random.default_rng(2))
@@ -126,6 +224,10 @@ def test_train_save_load_characterise(sky, detections, profile, tmp_path):
               'r68_deg', 'r95_deg', 'glon_deg', 'glat_deg', 'glon_raw_deg', 'glat_raw_deg']:
         assert c in table and np.all(np.isfinite(table[c].astype(float)))
     assert np.allclose(table[[f'p_{c}' for c in class_names(profile)]].sum(axis=1), 1, atol=1e-5)
+    assert np.allclose(table.p_FAKE, 1 - table.p_real, atol=1e-6)                  # classes agree with p_real
+    assert ((table.cls_pred == FAKE) == ~table.is_real).all()
+    groups = ['p_group_extragalactic', 'p_group_Galactic', 'p_group_FAKE']
+    assert np.allclose(table[groups].sum(axis=1), 1, atol=1e-5) and set(table.group_pred) <= {'extragalactic', 'Galactic', FAKE}
     assert np.all(table.r95_deg > table.r68_deg)
     # the loaded models predict what the trained ones predicted
     again = characterise(det, sky, models, profile, np.random.default_rng(2))

@@ -1,0 +1,65 @@
+"""Collect the headline numbers of a lat6 pipeline run into bench/results (issues 5, 6, 7).
+
+The run itself is the package's runner on the lat6 profile at a CPU-sized scale (see bench/results/lat6_pipeline.json,
+key 'command'); this script only reads its run directory:
+
+  .venv/bin/python bench/lat6_pipeline_summary.py /work/runs/lat6
+
+Writes bench/results/lat6_pipeline_history.csv (MIUN training curves) and bench/results/lat6_pipeline.json
+(training, evaluation on the test skies, precision-recall over the start threshold, baseline, characterisation).
+"""
+import json, sys
+from pathlib import Path
+
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / 'bench' / 'results'
+
+COMMAND = ("FERMI_NB_DATA=/work/shared/data TF_NUM_INTEROP_THREADS=1 TF_NUM_INTRAOP_THREADS=2 nice -n 5 "
+           ".venv/bin/fermi-nb run --profile lat6 --out /work/runs/lat6 -p training.n_train_skies=3 "
+           "-p training.n_val_skies=1 -p training.n_test_skies=5 -p training.epochs=3")
+
+
+def _json(path):
+    return json.loads(Path(path).read_text()) if Path(path).exists() else None
+
+
+def _atomic_write(path, text):
+    tmp = path.with_name(f'.{path.name}.tmp'); tmp.write_text(text); tmp.replace(path)
+
+
+def operating_points(pr: pd.DataFrame, completeness_goal: float = 0.75) -> dict:
+    "Purity at the start threshold with the highest purity whose completeness (column given) is still ≥ the goal."
+    out = {}
+    for col in [c for c in ('completeness', 'completeness_ts25') if c in pr]:
+        ok = pr[pr[col] >= completeness_goal]
+        if len(ok):
+            best = ok.loc[ok.purity.idxmax()]
+            out[col] = dict(threshold=float(best.threshold), completeness=float(best[col]), purity=float(best.purity))
+        else: out[col] = dict(max_completeness=float(pr[col].max()))
+    return out
+
+
+def main(run_dir):
+    run = Path(run_dir)
+    hist = pd.read_csv(run / 'miun' / 'loss_dice_bce' / 'history.csv')
+    _atomic_write(RESULTS / 'lat6_pipeline_history.csv', hist.to_csv(index=False))
+    profile = (run / 'profile.yaml').read_text()
+    metrics = {p.stem: _json(p) for p in sorted((run / 'metrics').glob('*.json'))}
+    pr = pd.read_csv(run / 'evaluation' / 'pr_curve.csv') if (run / 'evaluation' / 'pr_curve.csv').exists() else None
+    summary = dict(command=COMMAND, run_dir=str(run), profile_yaml=profile,
+                   training=dict(epochs=int(len(hist)), best_val_acc_a=float(hist.val_acc_a.max()),
+                                 last=hist.iloc[-1].to_dict()),
+                   metrics=metrics,
+                   pr_curve=None if pr is None else pr.to_dict(orient='list'),
+                   operating_points=None if pr is None else operating_points(pr))
+    _atomic_write(RESULTS / 'lat6_pipeline.json', json.dumps(summary, indent=1, default=float))
+    print(json.dumps({k: summary[k] for k in ('training', 'operating_points')}, indent=1, default=float))
+    for stage in ('evaluation', 'baseline', 'characterisation'):
+        m = metrics.get(stage) or {}
+        print(stage, {k: v for k, v in m.items() if not isinstance(v, (list, dict))})
+
+
+if __name__ == '__main__':
+    main(sys.argv[1] if len(sys.argv) > 1 else '/work/runs/lat6')
