@@ -173,7 +173,7 @@ def pr_curve(prob_maps: np.ndarray,    # (n_patches, P, P) network probabilities
              geom,                     # PatchGeometry of the patches
              truth: pd.DataFrame,      # true sources of the sky
              profile: Profile,         # profile (localisation section)
-             thresholds=None,          # start thresholds to scan; None → from 1 to the disk size in steps of threshold_step
+             thresholds=None,          # start thresholds to scan; None → from 1 to the disk size in steps of threshold_step / 2, plus threshold_start
              method: str | None = None,   # 'blob' or 'log' (None → profile)
              patch_ids=None,           # patch id of each map (None → 0..n-1)
              **localise_kw,            # stitch_radius_deg=, stitch_rule= overrides
@@ -183,7 +183,7 @@ def pr_curve(prob_maps: np.ndarray,    # (n_patches, P, P) network probabilities
     loc = profile.localisation
     if thresholds is None:
         kmax = int(disk_kernel(profile.patches.mask_radius_px).sum())
-        thresholds = np.arange(1, kmax + 1, max(1, int(loc.threshold_step) // 2))
+        thresholds = np.union1d(np.arange(1, kmax + 1, max(1, int(loc.threshold_step) // 2)), [loc.threshold_start])   # the working point is always scanned
     rows = []
     for t in thresholds:
         det = localise(prob_maps, geom, profile, patch_ids=patch_ids, method=method, threshold_start=float(t), **localise_kw)
