@@ -16,13 +16,14 @@ from .source_images import (FAKE, CountsMaps, DetectorPatches, patch_images, pat
                                     yearly_bin_weights, development_detections)
 
 # %% auto #0
-__all__ = ['N_BASE_SCALARS', 'IMAGE_VERSION', 'GROUPS', 'TRUTH_COLUMNS', 'class_names', 'prepare_arrays', 'n_scalars',
-           'detector_features', 'variability_index', 'model_inputs', 'gaussian_nll', 'build_network', 'fit_network',
-           'fit_temperature', 'fit_platt', 'youden_threshold', 'purity_threshold', 'reliability', 'sigma_scale_1d',
-           'r_quantile', 'CharacterisationModels', 'check_profile_compatible', 'save_characterisation',
-           'load_characterisation', 'combine_classes', 'class_decision', 'fit_galactic_offset', 'predict_arrays',
-           'characterise', 'train_classifier', 'dihedral', 'train_group_head', 'train_characterisation',
-           'group_probabilities', 'evaluate_characterisation', 'evaluate_characterised', 'decision_variants']
+__all__ = ['N_BASE_SCALARS', 'DETECTABLE_TS', 'IMAGE_VERSION', 'GROUPS', 'TRUTH_COLUMNS', 'class_names', 'prepare_arrays',
+           'n_scalars', 'detector_features', 'variability_index', 'model_inputs', 'gaussian_nll', 'build_network',
+           'fit_network', 'fit_temperature', 'fit_platt', 'youden_threshold', 'purity_threshold', 'reliability',
+           'sigma_scale_1d', 'r_quantile', 'CharacterisationModels', 'check_profile_compatible',
+           'save_characterisation', 'load_characterisation', 'combine_classes', 'class_decision', 'fit_galactic_offset',
+           'predict_arrays', 'characterise', 'train_classifier', 'dihedral', 'train_group_head',
+           'train_characterisation', 'group_probabilities', 'evaluate_characterisation', 'evaluate_characterised',
+           'decision_variants']
 
 # %% ../nbs/41_characterise.ipynb #5b7643ad
 def _keras():
@@ -224,16 +225,20 @@ def youden_threshold(p: np.ndarray, y: np.ndarray) -> float:
     fpr, tpr, thr = roc_curve(y, p)
     return float(np.clip(thr[np.argmax(tpr - fpr)], 0, 1))
 
+DETECTABLE_TS = 25.0   # expected TS of a 5σ source: the completeness the working threshold may not lose is counted on these
+
 def purity_threshold(p: np.ndarray,            # (n,) p_real of the validation detections
                      real: np.ndarray,         # (n,) bool: detection matches a true source
                      source_key: np.ndarray,   # (n,) id of the matched true source (one source can be detected twice); ignored for fakes
                      n_sources: int,           # completeness denominator: true sources of the validation skies
                      max_loss: float = 0.04,   # largest allowed completeness loss [fraction of n_sources]
+                     counted: np.ndarray = None, # (n,) bool: real detections whose source counts in the completeness (None → all real)
                     ) -> tuple[float, dict]:   # (threshold, validation purity / completeness loss at it)
     "Threshold with the highest validation purity among those that lose at most `max_loss` of the true sources."
     p, real = np.asarray(p, float), np.asarray(real, bool)
-    keys = np.asarray(source_key)[real]
-    best = pd.Series(p[real]).groupby(keys).max().to_numpy()      # a source is lost when all its detections are cut
+    counted = real if counted is None else real & np.asarray(counted, bool)
+    keys = np.asarray(source_key)[counted]
+    best = pd.Series(p[counted]).groupby(keys).max().to_numpy()      # a source is lost when all its detections are cut
     t = np.unique(np.r_[0.0, p])
     lost = np.searchsorted(np.sort(best), t, side='left') / max(int(n_sources), 1)
     order = np.sort(p); kept = len(p) - np.searchsorted(order, t, side='left')
@@ -475,7 +480,8 @@ def train_characterisation(profile: Profile,          # analysis profile
                            arrays: dict = None,       # prepared arrays (skips prepare_arrays)
                            val_detections: list = None, # labelled detection tables of separate validation skies; None → hold out val_fraction
                            val_skies: list = None,    # the validation skies (with val_detections), as `skies`
-                           val_n_sources: int = None, # true sources of the validation skies (completeness denominator); None → detected ones
+                           val_n_sources: int = None, # true sources with expected TS ≥ detectable_ts on the validation skies (completeness denominator); None → detected ones
+                           detectable_ts: float = DETECTABLE_TS, # the completeness loss of the working threshold is counted on sources with expected TS ≥ this
                            max_completeness_loss: float = 0.04, # working threshold: best validation purity losing at most this completeness
                           ) -> CharacterisationModels:
     "Train, calibrate and save the flux, real/fake, class and location networks."
@@ -531,9 +537,11 @@ def train_characterisation(profile: Profile,          # analysis profile
     pv = predict_arrays(models, xv, profile)
     cal['threshold_youden'] = youden_threshold(pv['p_real'], yr[va])
     keys = arrays['source_key'][va]
-    n_src = int(val_n_sources) if val_n_sources is not None else len(np.unique(keys[yr[va] > 0]))
-    cal['threshold_real'], info = purity_threshold(pv['p_real'], yr[va] > 0, keys, n_src, max_completeness_loss)
-    cal.update(info, threshold_criterion=f'highest validation purity with completeness loss <= {max_completeness_loss:.3f}',
+    counted = (yr[va] > 0) & (arrays['expected_ts'][va] >= detectable_ts)   # faint sources (most of a deep simulated sky) do not count
+    n_src = int(val_n_sources) if val_n_sources is not None else len(np.unique(keys[counted]))
+    cal['threshold_real'], info = purity_threshold(pv['p_real'], yr[va] > 0, keys, n_src, max_completeness_loss, counted=counted)
+    cal.update(info, threshold_criterion=f'highest validation purity with completeness loss <= {max_completeness_loss:.3f} '
+                                         f'for sources with expected TS >= {detectable_ts:g}',
                val_n_sources=n_src)
     cal['galactic_log_offset'] = fit_galactic_offset(pv['p_class'], pv['p_real'], y[va], cal['threshold_real'], classes)
     rv = y[va] != fake

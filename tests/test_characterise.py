@@ -170,6 +170,9 @@ def test_purity_threshold_and_class_agreement():
     assert np.isclose(t, 0.35) and np.isclose(info['val_completeness_loss'], 0.1) and np.isclose(info['val_purity'], 5 / 6)
     t0, info0 = purity_threshold(p, real, key, 10, max_loss=0.0)    # source 5 (0.2, below a fake) must be kept
     assert np.isclose(t0, 0.2) and info0['val_completeness_loss'] == 0 and np.isclose(info0['val_purity'], 7 / 9)
+    faint = key == 5                                                 # source 5 below the detectable TS: its loss does not count
+    tc, infoc = purity_threshold(p, real, key, 9, max_loss=0.0, counted=~faint)
+    assert np.isclose(tc, 0.35) and infoc['val_completeness_loss'] == 0 and np.isclose(infoc['val_purity'], 5 / 6)
     classes = ['BLL', 'FSRQ', 'PSR', 'PWN+SNR', FAKE]
     net = np.array([[0.1, 0.1, 0.1, 0.1, 0.6], [0.4, 0.2, 0.2, 0.1, 0.1]])
     pc = combine_classes(net, np.array([0.9, 0.2]), classes)
