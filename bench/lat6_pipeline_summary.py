@@ -6,7 +6,8 @@ key 'command'); this script only reads its run directory:
   .venv/bin/python bench/lat6_pipeline_summary.py /work/runs/lat6
 
 Writes bench/results/lat6_pipeline_history.csv (MIUN training curves) and bench/results/lat6_pipeline.json
-(training, evaluation on the test skies, precision-recall over the start threshold, baseline, characterisation).
+(training, evaluation on the test skies, precision-recall over the start threshold (completeness against every
+simulated source), baseline, characterisation).
 """
 import json, sys
 from pathlib import Path
@@ -29,18 +30,6 @@ def _atomic_write(path, text):
     tmp = path.with_name(f'.{path.name}.tmp'); tmp.write_text(text); tmp.replace(path)
 
 
-def operating_points(pr: pd.DataFrame, completeness_goal: float = 0.75) -> dict:
-    "Purity at the start threshold with the highest purity whose completeness (column given) is still ≥ the goal."
-    out = {}
-    for col in [c for c in ('completeness', 'completeness_ts25') if c in pr]:
-        ok = pr[pr[col] >= completeness_goal]
-        if len(ok):
-            best = ok.loc[ok.purity.idxmax()]
-            out[col] = dict(threshold=float(best.threshold), completeness=float(best[col]), purity=float(best.purity))
-        else: out[col] = dict(max_completeness=float(pr[col].max()))
-    return out
-
-
 def main(run_dir):
     run = Path(run_dir)
     hist = pd.read_csv(run / 'miun' / 'loss_dice_bce' / 'history.csv')
@@ -52,10 +41,9 @@ def main(run_dir):
                    training=dict(epochs=int(len(hist)), best_val_acc_a=float(hist.val_acc_a.max()),
                                  last=hist.iloc[-1].to_dict()),
                    metrics=metrics,
-                   pr_curve=None if pr is None else pr.to_dict(orient='list'),
-                   operating_points=None if pr is None else operating_points(pr))
+                   pr_curve=None if pr is None else pr.to_dict(orient='list'))
     _atomic_write(RESULTS / 'lat6_pipeline.json', json.dumps(summary, indent=1, default=float))
-    print(json.dumps({k: summary[k] for k in ('training', 'operating_points')}, indent=1, default=float))
+    print(json.dumps(summary['training'], indent=1, default=float))
     for stage in ('evaluation', 'baseline', 'characterisation'):
         m = metrics.get(stage) or {}
         print(stage, {k: v for k, v in m.items() if not isinstance(v, (list, dict))})
