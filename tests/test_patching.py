@@ -176,6 +176,7 @@ def test_masks_and_source_lists_agree(geom, sky, profile):
 
 def test_table_cache_on_disk(profile, cache, geom, sky):
     maps, _ = sky
+    patching._TABLE_CACHE.clear(); geom._tables = None   # another test module may have built this geometry in memory first
     geom.load_tables()
     assert (cache / f'{geom.key}.npz').exists()
     patching._TABLE_CACHE.clear()
