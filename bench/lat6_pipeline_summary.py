@@ -19,7 +19,7 @@ RESULTS = REPO / 'bench' / 'results'
 
 COMMAND = ("FERMI_NB_DATA=/work/shared/data TF_NUM_INTEROP_THREADS=1 TF_NUM_INTRAOP_THREADS=2 nice -n 5 "
            ".venv/bin/fermi-nb run --profile lat6 --out /work/runs/lat6 -p training.n_train_skies=3 "
-           "-p training.n_val_skies=1 -p training.n_test_skies=5 -p training.epochs=3")
+           "-p training.n_val_skies=1 -p training.n_test_skies=5 -p training.epochs=3 -p n_baseline_patches=6")
 
 
 def _json(path):
