@@ -17,9 +17,9 @@ from keras import layers, ops
 from .config import Profile, ProfileError, load_profile, profile_from_dict
 
 # %% auto #0
-__all__ = ['NORMALISATIONS', 'BN_MOMENTUM', 'GEOMETRY_KEYS', 'LOSSES', 'PROFILE_MEMBER', 'input_levels', 'unet_depth',
-           'architecture_table', 'normalise_counts', 'NormaliseCounts', 'build_miun', 'disk_masks', 'toy_patches',
-           'dihedral', 'augment_dihedral', 'ProfileMismatchError', 'check_geometry', 'InMemoryPatches',
+__all__ = ['NORMALISATIONS', 'BN_MOMENTUM', 'GEOMETRY_KEYS', 'LOSSES', 'PROFILE_MEMBER', 'CPU_REPLICAS_ENV', 'input_levels',
+           'unet_depth', 'architecture_table', 'normalise_counts', 'NormaliseCounts', 'build_miun', 'disk_masks',
+           'toy_patches', 'dihedral', 'augment_dihedral', 'ProfileMismatchError', 'check_geometry', 'InMemoryPatches',
            'open_patch_source', 'make_dataset', 'SegmentationLoss', 'confusion_scores', 'pixel_scores',
            'AdjustedAccuracy', 'DiceScore', 'PixelPrecision', 'PixelRecall', 'miun_metrics', 'get_strategy',
            'save_miun', 'saved_profile', 'load_miun', 'predict_patches', 'ResumableEarlyStopping',
@@ -414,10 +414,52 @@ def miun_metrics(threshold: float = 0.5) -> list:
 # %% ../nbs/20_miun.ipynb #476cb123
 PROFILE_MEMBER = 'fermi_nb_profile.yaml'   # name of the profile inside a saved .keras archive
 
+CPU_REPLICAS_ENV = 'FERMI_NB_CPU_REPLICAS'  # environment variable: mirror training over this many logical CPU devices
+
+def _logical_cpus(n: int,  # logical CPU devices wanted (≥ 2)
+                 ) -> list:  # their device names
+    "Split the CPU into `n` logical devices; only possible before TensorFlow has initialised its devices."
+    try: tf.config.set_logical_device_configuration(tf.config.list_physical_devices('CPU')[0],
+                                                    [tf.config.LogicalDeviceConfiguration()] * n)
+    except RuntimeError as e:
+        have = len(tf.config.list_logical_devices('CPU'))
+        if have != n: raise RuntimeError(f"{CPU_REPLICAS_ENV}={n}: TensorFlow already runs with {have} logical CPU device(s); "
+                                         "set the variable before the process's first TensorFlow operation") from e
+    return [d.name for d in tf.config.list_logical_devices('CPU')]
+
+def _patch_keras_multi_worker():
+    """Let Keras 3 `fit` run under MultiWorkerMirroredStrategy (keras-team/keras#20585, still open for Keras 3.15).
+    Keras reduces the whole nested distributed batch in one call before its symbolic build, and reduces the scalar
+    logs of each step along axis 0; the collective (multi-worker) strategy accepts neither. Both are redone leaf by
+    leaf here. Applied once, and only when TF_CONFIG asks for several workers."""
+    from keras.src import tree
+    import keras.src.backend.tensorflow.trainer as kt
+    if getattr(kt, '_fermi_nb_multi_worker_patch', False): return
+    mean = lambda strategy, v, axis: strategy.reduce('MEAN', v, axis=axis) if isinstance(v, tf.distribute.DistributedValues) else v
+    def maybe_symbolic_build(self, iterator=None, data_batch=None):
+        if self._distribute_strategy is None: return
+        if iterator is not None:
+            for _, _, it in iterator:
+                data_batch = tree.map_structure(lambda v: mean(self.distribute_strategy, v, None), next(it)); break
+        with self.distribute_strategy.scope(): self._symbolic_build(data_batch=data_batch)
+    reduce_per_replica = kt.reduce_per_replica
+    def reduce_leafwise(values, strategy, reduction):
+        if reduction in ('auto', 'mean') and kt._collective_all_reduce_multi_worker(strategy):
+            return tree.map_structure(lambda v: mean(strategy, v, 0 if len(v.shape) else None), values)
+        return reduce_per_replica(values, strategy, reduction)
+    kt.TensorFlowTrainer._maybe_symbolic_build, kt.reduce_per_replica = maybe_symbolic_build, reduce_leafwise
+    kt._fermi_nb_multi_worker_patch = True
+
 def get_strategy() -> tf.distribute.Strategy:
-    "MultiWorkerMirroredStrategy if TF_CONFIG is set, MirroredStrategy with > 1 GPU, else the default strategy."
-    if os.environ.get('TF_CONFIG'): return tf.distribute.MultiWorkerMirroredStrategy()
-    if len(tf.config.list_logical_devices('GPU')) > 1: return tf.distribute.MirroredStrategy()
+    "MultiWorkerMirrored if TF_CONFIG is set; Mirrored over > 1 GPU or over FERMI_NB_CPU_REPLICAS logical CPUs; else default."
+    if os.environ.get('TF_CONFIG'):
+        _patch_keras_multi_worker(); return tf.distribute.MultiWorkerMirroredStrategy()
+    if len(tf.config.list_physical_devices('GPU')) > 1: return tf.distribute.MirroredStrategy()
+    n_cpu = os.environ.get(CPU_REPLICAS_ENV, '').strip()
+    if n_cpu:
+        if not n_cpu.isdigit() or int(n_cpu) < 1:
+            raise ValueError(f"environment variable {CPU_REPLICAS_ENV}={n_cpu!r}: expected a whole number ≥ 1")
+        if int(n_cpu) > 1: return tf.distribute.MirroredStrategy(_logical_cpus(int(n_cpu)))
     return tf.distribute.get_strategy()
 
 def _atomic_write_text(path: Path, text: str):
@@ -528,6 +570,11 @@ def _split_by_sky(src, p: Profile):
     n_val = max(1, n // 5)
     return np.arange(n - n_val), np.arange(n - n_val, n)
 
+def _whole_batches(source, indices, batch: int) -> np.ndarray:
+    "Patch indices (all of `source` when None) cut to a whole number of batches of size `batch`."
+    idx = np.arange(len(source)) if indices is None else np.asarray(indices)
+    return idx[:len(idx) // batch * batch]
+
 def training_data(profile, data=None, val_data=None, n_toy: tuple = (1536, 512), seed: int = 0):
     "Resolve `data`/`val_data` into (train_source, train_idx, val_source, val_idx) (see the text for the rules)."
     p = _as_profile(profile)
@@ -581,6 +628,8 @@ def train_miun(profile,               # Profile or name
     n_workers = len(workers.as_dict().get('worker', [0])) if workers else 1
     global_batch = (batch_size or tc.batch_size) * n_replicas
     train_src, train_idx, val_src, val_idx = training_data(p, data, val_data, n_toy, seed)
+    if n_workers > 1:   # every worker must run the same number of steps: drop the last, incomplete global batch
+        train_idx, val_idx = _whole_batches(train_src, train_idx, global_batch), _whole_batches(val_src, val_idx, global_batch)
     pos_frac = state.setdefault('positive_fraction', positive_fraction(train_src, train_idx))
     ds_train = make_dataset(train_src, p, True, seed=seed * 1000 + state['epochs_done'],
                             batch_size=global_batch // n_workers, indices=train_idx)
@@ -599,7 +648,7 @@ def train_miun(profile,               # Profile or name
     plateau = ResumableReduceLROnPlateau(monitor='val_loss', factor=tc.lr_factor, patience=tc.lr_patience, min_lr=tc.min_lr,
                                          initial_state=dict(wait=state['plateau_wait'], best=state['plateau_best'],
                                                             cooldown_counter=state['plateau_cooldown']) if resume else None)
-    is_chief = not workers or getattr(strategy.cluster_resolver, 'task_id', 0) == 0
+    is_chief = bool(getattr(strategy.extended, 'should_checkpoint', True))   # one writer: the chief (or worker 0)
     saver = TrainingState(out_dir, p, state, early, plateau, is_chief)
     if not resume: _atomic_write_text(out_dir / 'profile.yaml', p.to_yaml())
     model.fit(ds_train, validation_data=ds_val, epochs=epochs, initial_epoch=state['epochs_done'],

@@ -258,8 +258,12 @@ def _wquantile(x, w, probs):
     return np.interp(probs, cdf, x)
 
 def _normal_scores(x, w):
-    o = np.argsort(x); cdf = np.empty_like(x)
-    cdf[o] = (np.cumsum(w[o]) - 0.5 * w[o]) / w.sum()
+    "Normal scores of the weighted mid-rank CDF; tied values (e.g. LP_beta clipped at 0) share one score."
+    o = np.argsort(x, kind='stable'); xs, ws = x[o], w[o]
+    _, first, counts = np.unique(xs, return_index=True, return_counts=True)
+    group_w = np.add.reduceat(ws, first)
+    cdf_group = (np.cumsum(group_w) - 0.5 * group_w) / ws.sum()
+    cdf = np.empty_like(x); cdf[o] = np.repeat(cdf_group, counts)
     return special.ndtri(np.clip(cdf, 1e-6, 1 - 1e-6))
 
 def _wcorr(Z, w):
