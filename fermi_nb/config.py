@@ -275,9 +275,11 @@ def validate_profile(p: Profile):
         if not _is_power_of_two(finest // n) or finest % n:
             raise ProfileError(f"{where}: patches.npix[{i}]={n} must be the finest patch size ({finest}) divided by a power of two")
         ratio = p.patch_pixel_deg[i] / p.healpix_pixel_deg[i]
-        if not 0.5 <= ratio <= 2.0:
+        # patch pixels may oversample the map up to 4× (finer target disks separate close neighbours; the bilinear
+        # cut interpolates), but not be coarser than 2 map pixels (that would throw resolution away)
+        if not 0.25 <= ratio <= 2.0:
             raise ProfileError(f"{where}: patches.npix[{i}]={n} gives {p.patch_pixel_deg[i]:.3f} deg pixels but nside[{i}]={p.nside[i]} "
-                               f"has {p.healpix_pixel_deg[i]:.3f} deg pixels; the ratio {ratio:.2f} must be within 0.5–2")
+                               f"has {p.healpix_pixel_deg[i]:.3f} deg pixels; the ratio {ratio:.2f} must be within 0.25–2")
     if not 0 < p.patches.mask_radius_px < finest / 2:
         raise ProfileError(f"{where}: patches.mask_radius_px={p.patches.mask_radius_px} must be in (0, {finest/2})")
     if p.n_years < 1: raise ProfileError(f"{where}: n_years={p.n_years} must be ≥ 1")

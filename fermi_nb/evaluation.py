@@ -14,7 +14,7 @@ from .localisation import lonlat_to_unit, localise, synthetic_sky_prob_maps
 # %% auto #0
 __all__ = ['QUANTITIES', 'Matches', 'match_catalogs', 'binomial_rate', 'completeness_purity', 'default_bins', 'binned_rates',
            'evaluate', 'plot_rates', 'pr_curve', 'plot_pr_curve', 'evaluate_skies', 'completeness_above',
-           'matched_table', 'pool_counts']
+           'matched_table', 'pool_counts', 'shift_positions', 'chance_purity']
 
 # %% ../nbs/31_evaluation.ipynb #cbaa686d
 @dataclass
@@ -269,3 +269,33 @@ def pool_counts(tables: list,          # rate tables with n_true, n_det, n_tp (e
     t['completeness'], t['completeness_err'] = binomial_rate((t.n_true - t.n_fn).to_numpy(), t.n_true.to_numpy())
     t['purity'], t['purity_err'] = binomial_rate(t.n_tp.to_numpy(), t.n_det.to_numpy())
     return t
+
+# %% ../nbs/31_evaluation.ipynb #c4a9e1f1
+def shift_positions(glon_deg, glat_deg,   # positions [deg]
+                    shift_deg: float,      # angular distance to move each position [deg]
+                    rng: np.random.Generator,  # random position angles
+                   ) -> tuple[np.ndarray, np.ndarray]:  # moved (glon_deg, glat_deg)
+    "Move each position by `shift_deg` along a random position angle on the sphere."
+    l, b = np.radians(np.asarray(glon_deg, float)), np.radians(np.asarray(glat_deg, float))
+    d, pa = np.radians(shift_deg), rng.uniform(0, 2 * np.pi, l.shape)
+    b2 = np.arcsin(np.clip(np.sin(b) * np.cos(d) + np.cos(b) * np.sin(d) * np.cos(pa), -1, 1))
+    l2 = l + np.arctan2(np.sin(pa) * np.sin(d) * np.cos(b), np.cos(d) - np.sin(b) * np.sin(b2))
+    return np.degrees(l2) % 360, np.degrees(b2)
+
+def chance_purity(dets: list,          # detection tables (glon_deg, glat_deg), one per sky
+                  truths: list,        # true-source tables, one per sky
+                  radius_deg: float,   # match radius [deg]
+                  shift_deg: float = 1.0,  # displacement of the detections [deg]
+                  n_draws: int = 3,    # random displacements averaged
+                  seed: int = 0,       # seed of the position angles
+                 ) -> dict:            # chance_purity, chance_purity_err, shift_deg, n_draws
+    "Fraction of detections matched to a true source after moving them `shift_deg` away: the purity of chance."
+    if isinstance(dets, pd.DataFrame): dets, truths = [dets], [truths]
+    rng = np.random.default_rng(seed); k = n = 0
+    for _ in range(n_draws):
+        for d, t in zip(dets, truths):
+            l2, b2 = shift_positions(d.glon_deg, d.glat_deg, shift_deg, rng)
+            m = match_catalogs(pd.DataFrame({'glon_deg': l2, 'glat_deg': b2}), t, radius_deg)
+            k, n = k + m.n_tp, n + len(d)
+    p, e = binomial_rate(k, n)
+    return dict(chance_purity=float(p), chance_purity_err=float(e), shift_deg=float(shift_deg), n_draws=int(n_draws))
