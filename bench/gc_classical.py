@@ -21,7 +21,7 @@ RESULTS = ROOT / 'bench' / 'results'
 
 from fermi_nb.config import load_profile
 from fermi_nb.data import data_path
-from fermi_nb.runner import atomic_write_text
+from fermi_nb.config import atomic_write_text
 from fermi_nb.catalog import load_4fgl
 from fermi_nb.galactic_center import GC_DATA_KEYS, RegionPatch, region_sources, region_4fgl, compare_with_4fgl, read_gtpsf
 

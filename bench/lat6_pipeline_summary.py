@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from fermi_nb.config import atomic_write_text
+
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / 'bench' / 'results'
 
@@ -26,14 +28,10 @@ def _json(path):
     return json.loads(Path(path).read_text()) if Path(path).exists() else None
 
 
-def _atomic_write(path, text):
-    tmp = path.with_name(f'.{path.name}.tmp'); tmp.write_text(text); tmp.replace(path)
-
-
 def main(run_dir):
     run = Path(run_dir)
     hist = pd.read_csv(run / 'miun' / 'loss_dice_bce' / 'history.csv')
-    _atomic_write(RESULTS / 'lat6_pipeline_history.csv', hist.to_csv(index=False))
+    atomic_write_text(RESULTS / 'lat6_pipeline_history.csv', hist.to_csv(index=False))
     profile = (run / 'profile.yaml').read_text()
     metrics = {p.stem: _json(p) for p in sorted((run / 'metrics').glob('*.json'))}
     pr = pd.read_csv(run / 'evaluation' / 'pr_curve.csv') if (run / 'evaluation' / 'pr_curve.csv').exists() else None
@@ -42,7 +40,7 @@ def main(run_dir):
                                  last=hist.iloc[-1].to_dict()),
                    metrics=metrics,
                    pr_curve=None if pr is None else pr.to_dict(orient='list'))
-    _atomic_write(RESULTS / 'lat6_pipeline.json', json.dumps(summary, indent=1, default=float))
+    atomic_write_text(RESULTS / 'lat6_pipeline.json', json.dumps(summary, indent=1, default=float))
     print(json.dumps(summary['training'], indent=1, default=float))
     for stage in ('evaluation', 'baseline', 'characterisation'):
         m = metrics.get(stage) or {}

@@ -14,7 +14,7 @@ from astropy.io import fits
 from astropy.table import Table
 from scipy.spatial import cKDTree
 import fermi_nb
-from .config import load_profile, Profile
+from .config import load_profile, Profile, atomic_write
 from .data import have_data, data_path, sha256_of
 
 # %% auto #0
@@ -147,15 +147,6 @@ def resolve_provenance(provenance: dict) -> dict:
     if files: out['data_files'] = files
     return out
 
-def _atomic_write(path: Path, write):
-    "Call write(tmp_path) then rename to `path`."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp'); os.close(fd)
-    try:
-        write(Path(tmp)); os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp): os.remove(tmp)
-
 def region_text(cat: Table, default_radius_deg: float) -> str:
     "DS9 region file: a Galactic circle of radius Conf_95_Radius (or `default_radius_deg`) named after each source."
     lines = ['# Region file format: DS9 version 4.1', '# fermi_nb catalogue; circles: Conf_95_Radius, else the association radius',
@@ -196,9 +187,9 @@ def write_catalog(table: pd.DataFrame,   # detections (glon_deg, glat_deg + opti
     prov_hdu.header['EXTNAME'] = 'PROVENANCE'
     hdul = fits.HDUList([fits.PrimaryHDU(), tab_hdu, prof_hdu, prov_hdu])
     paths = {'fits': out_dir / f'{name}.fits', 'csv': out_dir / f'{name}.csv', 'reg': out_dir / f'{name}.reg'}
-    _atomic_write(paths['fits'], lambda p: hdul.writeto(p, overwrite=True, checksum=True))
-    _atomic_write(paths['csv'], lambda p: cat.to_pandas().to_csv(p, index=False, float_format='%.8g'))
-    _atomic_write(paths['reg'], lambda p: p.write_text(region_text(cat, profile.real_data.crossmatch_radius_deg)))
+    atomic_write(paths['fits'], lambda p: hdul.writeto(p, overwrite=True, checksum=True))
+    atomic_write(paths['csv'], lambda p: cat.to_pandas().to_csv(p, index=False, float_format='%.8g'))
+    atomic_write(paths['reg'], lambda p: p.write_text(region_text(cat, profile.real_data.crossmatch_radius_deg)))
     return paths
 
 def read_catalog(path,  # .fits or .csv written by write_catalog

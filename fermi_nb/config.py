@@ -14,7 +14,8 @@ import numpy as np
 # %% auto #0
 __all__ = ['VALID_EVENT_TYPES', 'VALID_CLASSES', 'PROFILE_DIR', 'read_yaml', 'ProfileError', 'InstrumentConfig', 'DiffuseConfig',
            'PopulationConfig', 'PatchConfig', 'TrainingConfig', 'LocalisationConfig', 'CharacterisationConfig',
-           'RealDataConfig', 'Profile', 'validate_profile', 'profile_from_dict', 'list_profiles', 'load_profile']
+           'RealDataConfig', 'Profile', 'validate_profile', 'profile_from_dict', 'atomic_write', 'atomic_write_text',
+           'list_profiles', 'load_profile']
 
 # %% ../nbs/00_config.ipynb #1092e77a
 class _ProfileLoader(yaml.SafeLoader):
@@ -306,6 +307,26 @@ def profile_from_dict(data: dict, source: str = '<dict>') -> Profile:
     if not isinstance(data, dict): raise ProfileError(f"{source}: a profile must be a YAML mapping, got {type(data).__name__}")
     where = f"profile '{data.get('name', source)}'"
     return validate_profile(_build_section(Profile, data, where))
+
+# %% ../nbs/00_config.ipynb #a70a1c02
+def atomic_write(path,   # destination file (its directory is created)
+                 write,  # function writing the content to the temporary path it is given (a Path)
+                ) -> Path:  # the destination
+    "Write `path` through `write(tmp_path)` into a temporary file beside it, then one rename."
+    import os, tempfile
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp'); os.close(fd)
+    try:
+        write(Path(tmp)); os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp): os.remove(tmp)
+    return path
+
+def atomic_write_text(path,      # destination file
+                      text: str, # its content (UTF-8)
+                     ) -> Path:  # the destination
+    "Write `text` to `path` atomically (see `atomic_write`)."
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding='utf-8'))
 
 # %% ../nbs/00_config.ipynb #1c94fe84
 PROFILE_DIR = Path(str(resources.files('fermi_nb') / 'profiles'))

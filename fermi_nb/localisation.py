@@ -12,7 +12,7 @@ from scipy import ndimage
 from scipy.spatial import cKDTree
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
-from .config import Profile, load_profile
+from .config import Profile, load_profile, atomic_write
 
 # %% auto #0
 __all__ = ['CANDIDATE_COLUMNS', 'STITCH_RULES', 'LOCALISATION_SPLITS', 'disk_offsets', 'disk_kernel', 'disk_scores',
@@ -470,13 +470,7 @@ def load_prob_maps(path) -> tuple[np.ndarray, np.ndarray]: # (prob (n, P, P) flo
 
 def write_csv_atomic(df: pd.DataFrame, path) -> Path:
     "Write a DataFrame as CSV through a temporary file and a rename."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
-    try:
-        df.to_csv(tmp, index=False); os.replace(tmp, path)
-    finally:
-        if tmp.exists(): tmp.unlink()
-    return path
+    return atomic_write(path, lambda tmp: df.to_csv(tmp, index=False))
 
 def localise_sky(model,                  # trained MIUN (fermi_nb.miun.load_miun)
                  store,                  # PatchStore of the sky's split (10_patching)

@@ -14,7 +14,7 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 import tensorflow as tf
 import keras
 from keras import layers, ops
-from .config import Profile, ProfileError, load_profile, profile_from_dict
+from .config import Profile, ProfileError, load_profile, profile_from_dict, atomic_write_text
 
 # %% auto #0
 __all__ = ['NORMALISATIONS', 'BN_MOMENTUM', 'GEOMETRY_KEYS', 'LOSSES', 'PROFILE_MEMBER', 'CPU_REPLICAS_ENV', 'input_levels',
@@ -462,9 +462,6 @@ def get_strategy() -> tf.distribute.Strategy:
         if int(n_cpu) > 1: return tf.distribute.MirroredStrategy(_logical_cpus(int(n_cpu)))
     return tf.distribute.get_strategy()
 
-def _atomic_write_text(path: Path, text: str):
-    tmp = path.with_name(f'.{path.name}.tmp'); tmp.write_text(text, encoding='utf-8'); os.replace(tmp, path)
-
 def save_miun(model: keras.Model,  # the model
               path,                # destination, ending in .keras
               profile,             # Profile it was trained with: stored inside the archive and beside it
@@ -477,7 +474,7 @@ def save_miun(model: keras.Model,  # the model
     model.save(tmp)
     with zipfile.ZipFile(tmp, 'a') as z: z.writestr(PROFILE_MEMBER, p.to_yaml())
     os.replace(tmp, path)
-    _atomic_write_text(path.with_suffix('.profile.yaml'), p.to_yaml())
+    atomic_write_text(path.with_suffix('.profile.yaml'), p.to_yaml())
     return path
 
 def saved_profile(path) -> Profile:
@@ -550,8 +547,8 @@ class TrainingState(keras.callbacks.Callback):
         if not self.is_chief: return
         if improved: save_miun(self.model, self.out_dir / 'model.keras', self.profile)
         save_miun(self.model, self.out_dir / 'last.keras', self.profile)
-        _atomic_write_text(self.out_dir / 'history.csv', pd.DataFrame(st['history']).to_csv(index=False))
-        _atomic_write_text(self.out_dir / 'state.json', json.dumps(st, indent=1))
+        atomic_write_text(self.out_dir / 'history.csv', pd.DataFrame(st['history']).to_csv(index=False))
+        atomic_write_text(self.out_dir / 'state.json', json.dumps(st, indent=1))
 
 def positive_fraction(source, indices=None, max_patches: int = 4096) -> float:
     "Fraction of positive mask pixels over (up to `max_patches` evenly spaced) patches of a source."
@@ -650,7 +647,7 @@ def train_miun(profile,               # Profile or name
                                                             cooldown_counter=state['plateau_cooldown']) if resume else None)
     is_chief = bool(getattr(strategy.extended, 'should_checkpoint', True))   # one writer: the chief (or worker 0)
     saver = TrainingState(out_dir, p, state, early, plateau, is_chief)
-    if not resume: _atomic_write_text(out_dir / 'profile.yaml', p.to_yaml())
+    if not resume: atomic_write_text(out_dir / 'profile.yaml', p.to_yaml())
     model.fit(ds_train, validation_data=ds_val, epochs=epochs, initial_epoch=state['epochs_done'],
               callbacks=[early, plateau, saver], verbose=verbose)
     best = load_miun(out_dir / 'model.keras', p) if (out_dir / 'model.keras').exists() else model

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import yaml
 from scipy import optimize, special, stats
-from .config import Profile, load_profile, read_yaml, VALID_CLASSES
+from .config import Profile, load_profile, read_yaml, VALID_CLASSES, atomic_write_text
 
 # %% auto #0
 __all__ = ['ERG_PER_GEV', 'SPECTRUM_TYPES', 'CLASS_SPECTRUM', 'BLAZAR_B_CUT_DEG', 'PROB_LEVELS', 'VAR_INDEX_99',
@@ -441,9 +441,7 @@ def write_population_params(params: dict,        # from `fit_population`
            'catalog': {'file': catalog_file, 'sha256': catalog_sha256, **params['catalog']},
            'fitted_on': datetime.date.today().isoformat(),
            'prob_levels': params['prob_levels'], 'classes': _round(params['classes'])}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix='.tmp')
-    with os.fdopen(fd, 'w', encoding='utf-8') as f: yaml.safe_dump(doc, f, sort_keys=False, width=120)
-    os.replace(tmp, path)
+    atomic_write_text(path, yaml.safe_dump(doc, sort_keys=False, width=120))
     _load_params_file.cache_clear()
     return path
 

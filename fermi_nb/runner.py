@@ -9,12 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 import yaml
 import fermi_nb
-from .config import load_profile, ProfileError, Profile, _set_dotted, profile_from_dict
+from .config import load_profile, ProfileError, Profile, _set_dotted, profile_from_dict, atomic_write_text
 
 # %% auto #0
-__all__ = ['NBS_DIR', 'STAGES', 'RESERVED', 'Stage', 'atomic_write_text', 'stage_dir', 'write_stage_metrics', 'figure_path',
-           'run_profile', 'RunError', 'parse_params', 'notebook_parameters', 'split_params', 'run_pipeline',
-           'print_summary', 'run_cli']
+__all__ = ['NBS_DIR', 'STAGES', 'RESERVED', 'Stage', 'stage_dir', 'write_stage_metrics', 'figure_path', 'run_profile', 'RunError',
+           'parse_params', 'notebook_parameters', 'split_params', 'run_pipeline', 'print_summary', 'run_cli']
 
 # %% ../nbs/90_runner.ipynb #9ddca40b
 NBS_DIR = Path(fermi_nb.__file__).resolve().parent.parent / 'nbs'
@@ -42,17 +41,6 @@ STAGES = [
 ]
 
 # %% ../nbs/90_runner.ipynb #a07d6792
-def atomic_write_text(path, text: str):
-    "Write `text` to `path` through a temporary file and a rename, so a reader never sees half a file."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'w', encoding='utf-8') as f: f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp): os.unlink(tmp)
-        raise
-
 def stage_dir(run_dir, stage: str) -> Path:
     "Artefact folder of `stage` in `run_dir` (created)."
     d = Path(run_dir) / stage; d.mkdir(parents=True, exist_ok=True); return d
