@@ -28,12 +28,26 @@ def _json(path):
     return json.loads(Path(path).read_text()) if Path(path).exists() else None
 
 
+def chance_purity_of_run(run, radius_deg):
+    "Chance purity of the run's test detections (for runs whose evaluation stage predates it)."
+    from fermi_nb.evaluation import chance_purity
+    from fermi_nb.localisation import read_detections
+    from fermi_nb.sky import Sky, sky_dir
+    entries = read_detections(run, 'test')
+    truths = [Sky.load(sky_dir(run / 'simulate' / 'test', e['sky_seed'])).sources for e, _ in entries]
+    return chance_purity([d for _, d in entries], truths, radius_deg)
+
+
 def main(run_dir):
     run = Path(run_dir)
     hist = pd.read_csv(run / 'miun' / 'loss_dice_bce' / 'history.csv')
     atomic_write_text(RESULTS / 'lat6_pipeline_history.csv', hist.to_csv(index=False))
     profile = (run / 'profile.yaml').read_text()
     metrics = {p.stem: _json(p) for p in sorted((run / 'metrics').glob('*.json'))}
+    ev = metrics.get('evaluation') or {}
+    if ev and 'chance_purity' not in ev:
+        ev.update(chance_purity_of_run(run, ev['match_radius_deg']))
+        ev['purity_chance_corrected'] = (ev['purity'] - ev['chance_purity']) / (1 - ev['chance_purity'])
     pr = pd.read_csv(run / 'evaluation' / 'pr_curve.csv') if (run / 'evaluation' / 'pr_curve.csv').exists() else None
     summary = dict(command=COMMAND, run_dir=str(run), profile_yaml=profile,
                    training=dict(epochs=int(len(hist)), best_val_acc_a=float(hist.val_acc_a.max()),

@@ -152,14 +152,17 @@ def cluster_scores(score: np.ndarray,        # (n, H, W) disk-kernel scores
         xc, yc = np.bincount(lab, x, k) / npx, np.bincount(lab, y, k) / npx
         small = npx <= max_group_px
         plateau = ~small & (gmax < t + threshold_step)     # would vanish at the next threshold
-        if plateau.any():  # its position: mean of the pixels at the group's maximum score
-            top = plateau[lab] & (s == gmax[lab])
-            ntop = np.maximum(np.bincount(lab[top], minlength=k), 1)
-            xc = np.where(plateau, np.bincount(lab[top], x[top], k) / ntop, xc)
-            yc = np.where(plateau, np.bincount(lab[top], y[top], k) / ntop, yc)
-        acc = np.flatnonzero(small | plateau)
+        acc = np.flatnonzero(small)
         out.append(pd.DataFrame({'patch_id': patch[acc], 'x_px': xc[acc], 'y_px': yc[acc], 'score': gmax[acc],
                                  'peak_prob': pmax[acc], 'n_px': npx[acc].astype(np.int64), 'threshold': t}))
+        if plateau.any():  # deblend: each connected set of the group's maximum-score pixels is one source
+            top = plateau[lab] & (s == gmax[lab])
+            tlab, tk = _components(idx[top], shape, work_bool, work_pos)
+            ntop = np.bincount(tlab, minlength=tk).astype(float)
+            parent = np.empty(tk, np.int64); parent[tlab] = lab[top]
+            out.append(pd.DataFrame({'patch_id': patch[parent], 'x_px': np.bincount(tlab, x[top], tk) / ntop,
+                                     'y_px': np.bincount(tlab, y[top], tk) / ntop, 'score': gmax[parent],
+                                     'peak_prob': pmax[parent], 'n_px': npx[parent].astype(np.int64), 'threshold': t}))
         t += threshold_step
         idx = idx[~(small | plateau)[lab] & (s >= t)]
     cands = pd.concat(out, ignore_index=True) if out else pd.DataFrame({c: np.array([], float) for c in CANDIDATE_COLUMNS})

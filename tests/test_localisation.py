@@ -145,3 +145,18 @@ def test_prob_maps_and_detections_files(tmp_path):
     assert not [f for f in d.parent.iterdir() if f.name.startswith('.')]
     with pytest.raises(ValueError, match='split'): detections_path(tmp_path, 'validation', 1)
     with pytest.raises(FileNotFoundError): load_prob_maps(tmp_path / 'nope.npz')
+
+
+def test_close_pair_is_deblended(lat6):
+    "Two disks 1.4 r apart overlap into one group; the plateau rule keeps their two maximum-score islands apart."
+    P, r = lat6.finest_npix, lat6.patches.mask_radius_px
+    prof = load_profile('lat6', {'localisation.refine_centroid': False})
+    for sep in (1.4 * r, 1.8 * r):
+        cen = [(60.0, 64.0), (60.0 + sep, 64.0)]
+        c = find_candidates(_disk_map(P, cen, r)[None], prof)
+        assert len(c) == 2, (sep, c)
+        for x, y in cen: assert np.hypot(c.x_px - x, c.y_px - y).min() < 0.75, (sep, c)
+    # one disk stays one source, whatever the threshold step
+    for step in (1.0, 10.0):
+        one = load_profile('lat6', {'localisation.threshold_step': step})
+        assert len(find_candidates(_disk_map(P, [(40.3, 50.6)], r)[None], one)) == 1
