@@ -4,6 +4,7 @@ The run itself is the package's runner on the lat6 profile at a CPU-sized scale 
 key 'command'); this script only reads its run directory:
 
   .venv/bin/python bench/lat6_pipeline_summary.py /work/runs/lat6
+  .venv/bin/python bench/lat6_pipeline_summary.py /work/runs/lat6_8ep --tag _8ep --command "..."   # a variant
 
 Writes bench/results/lat6_pipeline_history.csv (MIUN training curves) and bench/results/lat6_pipeline.json
 (training, evaluation on the test skies, precision-recall over the start threshold (completeness against every
@@ -38,10 +39,10 @@ def chance_purity_of_run(run, radius_deg):
     return chance_purity([d for _, d in entries], truths, radius_deg)
 
 
-def main(run_dir):
+def main(run_dir, tag='', command=COMMAND):
     run = Path(run_dir)
     hist = pd.read_csv(run / 'miun' / 'loss_dice_bce' / 'history.csv')
-    atomic_write_text(RESULTS / 'lat6_pipeline_history.csv', hist.to_csv(index=False))
+    atomic_write_text(RESULTS / f'lat6_pipeline{tag}_history.csv', hist.to_csv(index=False))
     profile = (run / 'profile.yaml').read_text()
     metrics = {p.stem: _json(p) for p in sorted((run / 'metrics').glob('*.json'))}
     ev = metrics.get('evaluation') or {}
@@ -49,12 +50,12 @@ def main(run_dir):
         ev.update(chance_purity_of_run(run, ev['match_radius_deg']))
         ev['purity_chance_corrected'] = (ev['purity'] - ev['chance_purity']) / (1 - ev['chance_purity'])
     pr = pd.read_csv(run / 'evaluation' / 'pr_curve.csv') if (run / 'evaluation' / 'pr_curve.csv').exists() else None
-    summary = dict(command=COMMAND, run_dir=str(run), profile_yaml=profile,
+    summary = dict(command=command, run_dir=str(run), profile_yaml=profile,
                    training=dict(epochs=int(len(hist)), best_val_acc_a=float(hist.val_acc_a.max()),
                                  last=hist.iloc[-1].to_dict()),
                    metrics=metrics,
                    pr_curve=None if pr is None else pr.to_dict(orient='list'))
-    atomic_write_text(RESULTS / 'lat6_pipeline.json', json.dumps(summary, indent=1, default=float))
+    atomic_write_text(RESULTS / f'lat6_pipeline{tag}.json', json.dumps(summary, indent=1, default=float))
     print(json.dumps(summary['training'], indent=1, default=float))
     for stage in ('evaluation', 'baseline', 'characterisation'):
         m = metrics.get(stage) or {}
@@ -62,4 +63,10 @@ def main(run_dir):
 
 
 if __name__ == '__main__':
-    main(sys.argv[1] if len(sys.argv) > 1 else '/work/runs/lat6')
+    import argparse
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('run_dir', nargs='?', default='/work/runs/lat6', help="the lat6 run directory")
+    ap.add_argument('--tag', default='', help="suffix of the result files (lat6_pipeline<tag>.json)")
+    ap.add_argument('--command', default=COMMAND, help="the command that made the run, recorded with the numbers")
+    a = ap.parse_args()
+    main(a.run_dir, a.tag, a.command)

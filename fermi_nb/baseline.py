@@ -17,7 +17,7 @@ from .evaluation import evaluate
 
 # %% auto #0
 __all__ = ['patch_inputs', 'to_finest', 'energy_axes', 'patch_wcs', 'psf_map', 'effective_psf_tables', 'patch_dataset',
-           'ts_peaks', 'run_baseline', 'in_region', 'compare_methods']
+           'ts_peaks', 'run_baseline', 'in_region', 'compare_methods', 'score_scan', 'completeness_at_purity']
 
 # %% ../nbs/32_baseline.ipynb #eeaae7a1
 def patch_inputs(sky,           # Sky (05_sky): counts(k), diffuse_counts[k], exposure[k]
@@ -207,3 +207,30 @@ def compare_methods(results: dict,   # {name: (detections DataFrame, cpu seconds
         rows.append(dict(method=name, n_true=int(o.n_true), n_det=int(o.n_det), completeness=o.completeness, completeness_err=o.completeness_err,
                          purity=o.purity, purity_err=o.purity_err, cpu_s_per_patch=float(np.mean(cpu))))
     return pd.DataFrame(rows).set_index('method'), evals
+
+# %% ../nbs/32_baseline.ipynb #b5e1a002
+def score_scan(det: pd.DataFrame,       # detections with a `score` column (higher = more confident)
+               truth: pd.DataFrame,     # true sources of the same region
+               radius_deg: float,       # match radius [deg]
+               n_steps: int = 40,       # thresholds: quantiles of the detections' scores
+              ) -> pd.DataFrame:        # min_score, n_det, n_tp, completeness, purity (one row per threshold)
+    "Completeness and purity of a detection list cut at increasing thresholds on its score."
+    from fermi_nb.evaluation import match_catalogs
+    if len(det) == 0: return pd.DataFrame(columns=['min_score', 'n_det', 'n_tp', 'completeness', 'purity'])
+    cuts = np.unique(np.quantile(det['score'].to_numpy(float), np.linspace(0, 1, n_steps, endpoint=False)))
+    rows = []
+    for c in cuts:
+        d = det[det['score'].to_numpy(float) >= c].reset_index(drop=True)
+        m = match_catalogs(d, truth, radius_deg)
+        rows.append(dict(min_score=float(c), n_det=len(d), n_tp=m.n_tp, completeness=m.truth_matched.mean() if len(truth) else np.nan,
+                         purity=m.n_tp / len(d)))
+    return pd.DataFrame(rows)
+
+def completeness_at_purity(scan: pd.DataFrame,  # score_scan output
+                           purity: float,       # required purity
+                          ) -> tuple[float, float]:  # (completeness, min_score) — NaN if the purity is never reached
+    "Highest completeness of a scanned list at which its purity is at least `purity`."
+    ok = scan[scan.purity >= purity - 1e-12]
+    if ok.empty: return float('nan'), float('nan')
+    best = ok.loc[ok.completeness.idxmax()]
+    return float(best.completeness), float(best.min_score)
