@@ -18,7 +18,7 @@ from fermi_nb.miun import (build_miun, input_levels, unet_depth, toy_patches, ma
 @pytest.mark.parametrize('name, levels, depth, bottleneck', [
     ('quick', [1, 0, 0], 2, 8),
     ('lat6', [2, 2, 1, 0, 0, 0], 3, 16),
-    ('real573w', [0], 2, 8),
+    ('real573w', [0], 3, 8),
 ])
 def test_shapes(name, levels, depth, bottleneck):
     p = load_profile(name)
