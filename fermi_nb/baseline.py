@@ -13,7 +13,7 @@ from astropy.coordinates import SkyCoord
 from .config import Profile, load_profile
 from .instrument import bin_psf
 from .localisation import candidates_to_sky, stitch, edge_distance_px, find_candidates
-from .evaluation import evaluate
+from .evaluation import evaluate, match_catalogs
 
 # %% auto #0
 __all__ = ['patch_inputs', 'to_finest', 'energy_axes', 'patch_wcs', 'psf_map', 'effective_psf_tables', 'patch_dataset',
@@ -215,7 +215,6 @@ def score_scan(det: pd.DataFrame,       # detections with a `score` column (high
                n_steps: int = 40,       # thresholds: quantiles of the detections' scores
               ) -> pd.DataFrame:        # min_score, n_det, n_tp, completeness, purity (one row per threshold)
     "Completeness and purity of a detection list cut at increasing thresholds on its score."
-    from fermi_nb.evaluation import match_catalogs
     if len(det) == 0: return pd.DataFrame(columns=['min_score', 'n_det', 'n_tp', 'completeness', 'purity'])
     cuts = np.unique(np.quantile(det['score'].to_numpy(float), np.linspace(0, 1, n_steps, endpoint=False)))
     rows = []

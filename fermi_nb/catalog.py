@@ -4,7 +4,7 @@
 
 # %% ../nbs/50_catalog.ipynb #31913f4a
 from __future__ import annotations
-import datetime, json, os, string, tempfile
+import datetime, json, string, tempfile
 from pathlib import Path
 import numpy as np
 import pandas as pd

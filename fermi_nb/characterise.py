@@ -483,7 +483,6 @@ def train_characterisation(profile: Profile,          # analysis profile
                            val_n_sources: int = None, # true sources with expected TS ≥ detectable_ts on the validation skies (completeness denominator); None → detected ones
                            detectable_ts: float = DETECTABLE_TS, # the completeness loss of the working threshold is counted on sources with expected TS ≥ this
                            max_completeness_loss: float = 0.04, # working threshold: best validation purity losing at most this completeness
-                           label_min_ts: float = 4.0, # flux and location learn only from matches to sources with expected TS ≥ this
                           ) -> CharacterisationModels:
     "Train, calibrate and save the flux, real/fake, class and location networks."
     keras = _keras(); c = profile.characterisation; rng = np.random.default_rng(seed); t0 = time.perf_counter()
@@ -506,7 +505,7 @@ def train_characterisation(profile: Profile,          # analysis profile
         raise ValueError(f"train_characterisation: too few real ({len(real_tr)}/{len(real_va)}) or fake detections in the train/validation split")
     # a spurious detection that lands within the match radius of a faint simulated source by chance carries that source's
     # flux and offset, unrelated to its image: the regressions learn from matches to sources the data can show
-    ts_ok = ~(arrays['expected_ts'] < label_min_ts)            # NaN (no expected TS known) counts as ok
+    ts_ok = ~(arrays['expected_ts'] < c.label_min_expected_ts)   # NaN (no expected TS known) counts as ok
     if min(ts_ok[real_tr].sum(), ts_ok[real_va].sum()) >= 5: real_tr, real_va = real_tr[ts_ok[real_tr]], real_va[ts_ok[real_va]]
     # flux ensemble
     m_s1, s_s1 = float(arrays['y_logs1'][real_tr].mean()), float(arrays['y_logs1'][real_tr].std())

@@ -132,6 +132,7 @@ class CharacterisationConfig:
     base_filters: int = 8                 # filters of the first convolution of the characterisation networks; doubled once
     rotate_minority: bool = True          # add 90/180/270 deg rotations of PSR and PWN+SNR images (class net)
     val_fraction: float = 0.2             # share of the training detections held out for calibration
+    label_min_expected_ts: float = 4.0    # flux and location networks learn only from matches to sources with expected TS ≥ this
 
 @dataclass
 class RealDataConfig:

@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_population.ipynb #fe75b069
 from __future__ import annotations
-import datetime, math, os, tempfile, functools
+import datetime, math, functools
 from pathlib import Path
 from importlib import resources
 import numpy as np

@@ -212,23 +212,18 @@ def localisation_ceiling(ref: pd.DataFrame,   # reference sources (glon_deg, gla
     return crossmatch_reports(det, ref, profile, plot=False)
 
 # %% ../nbs/52_real_sky.ipynb #5a11a0c2
-def _coarse_class(class1: pd.Series) -> np.ndarray:
-    "4FGL CLASS1 → a simulated class (only used to satisfy the source-table schema; rendering does not depend on it)."
-    c = class1.str.lower().str.strip()
-    return np.select([c.isin(['psr', 'msp']), c.isin(['pwn', 'snr', 'spp']), c == 'fsrq'], ['PSR', 'PWN+SNR', 'FSRQ'], 'BLL')
-
 def expected_ts_4fgl(profile: Profile,         # profile of the map: bins, Nside, exposure, PSF, diffuse model
                      catalog_key: str = None,  # manifest key of the 4FGL-DR2 FITS; None → profile.real_data.catalog
                     ) -> pd.DataFrame:         # Source_Name, glon_deg, glat_deg, Flux1000, expected_ts, counts (summed over bins)
     "Asimov TS of every 4FGL-DR2 source in the profile's model sky: its diffuse model plus all 4FGL-DR2 sources."
-    from fermi_nb.population import read_4fgl
+    from fermi_nb.population import read_4fgl, class_weights, _SPEC_COLUMNS
     from fermi_nb.sky import simulate_sky
     key = catalog_key or profile.real_data.catalog
     if key is None: raise ValueError(f"expected_ts_4fgl: profile '{profile.name}' names no real_data.catalog and no catalog_key was given")
     cat = read_4fgl(data_path(key))
-    spectral = ['spectrum_type', 'pivot_gev', 'lp_norm', 'lp_alpha', 'lp_beta', 'plec_norm', 'plec_index', 'plec_expfactor', 'plec_exp_index']
-    sources = pd.concat([pd.DataFrame({'glon_deg': cat['GLON'], 'glat_deg': cat['GLAT'], 'cls': _coarse_class(cat['CLASS1'])}),
-                         cat[spectral]], axis=1)
+    spectral = ['spectrum_type', 'pivot_gev', *(c for cols in _SPEC_COLUMNS.values() for c in cols)]
+    # the class only fills the source-table schema (rendering does not depend on it): the population fit's own rule
+    sources = cat[spectral].assign(glon_deg=cat['GLON'], glat_deg=cat['GLAT'], cls=class_weights(cat).idxmax(axis=1))
     sky = simulate_sky(profile, 0, sources=sources)
     counts = sky.sources[[f'counts_bin{k}' for k in range(profile.n_bins)]].sum(axis=1).to_numpy()
     return pd.DataFrame({'Source_Name': cat['Source_Name'], 'glon_deg': cat['GLON'], 'glat_deg': cat['GLAT'],
