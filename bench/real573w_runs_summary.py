@@ -28,7 +28,17 @@ def run_record(run_dir: Path, command: str) -> dict:
                               stitch_radius_deg=prof['localisation']['stitch_radius_deg']),
                 training=dict(n_train_skies=prof['training']['n_train_skies'], epochs=prof['training']['epochs']),
                 real_sky={k: m[k] for k in keep if k in m} | {k: m[k] for k in ('n_det', 'dl_highb_n_det', 'dl_lowb_n_det', 'goals_met') if k in m},
-                simulated_test_sky={k: ev.get(k) for k in ('n_det', 'purity', 'chance_purity', 'completeness_ts25', 'completeness_ts100')})
+                simulated_test_sky={k: ev.get(k) for k in ('n_det', 'purity', 'chance_purity', 'completeness_ts25', 'completeness_ts100')},
+                characterisation=characterisation_record(run_dir))
+
+
+def characterisation_record(run_dir: Path) -> dict:
+    "Flux and real/fake numbers of the run's simulated test sky (empty when the stage did not finish)."
+    path = run_dir / 'metrics' / 'characterisation.json'
+    if not path.exists(): return {}
+    c = json.loads(path.read_text())
+    return {k: c.get(k) for k in ('flux_median_abs_dex_ts25', 'flux_bias_dex_ts25', 'flux_cov68_ts25', 'auc_real',
+                                  'loc_cov68', 'loc_cov95', 'group_balanced_accuracy')}
 
 
 def main(specs):

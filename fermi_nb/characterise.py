@@ -17,10 +17,11 @@ from .source_images import (FAKE, CountsMaps, DetectorPatches, patch_images, pat
 
 # %% auto #0
 __all__ = ['N_BASE_SCALARS', 'DETECTABLE_TS', 'IMAGE_VERSION', 'GROUPS', 'TRUTH_COLUMNS', 'class_names', 'prepare_arrays',
-           'n_scalars', 'detector_features', 'variability_index', 'model_inputs', 'gaussian_nll', 'build_network',
-           'fit_network', 'fit_temperature', 'fit_platt', 'youden_threshold', 'purity_threshold', 'reliability',
-           'sigma_scale_1d', 'r_quantile', 'CharacterisationModels', 'check_profile_compatible',
-           'save_characterisation', 'load_characterisation', 'combine_classes', 'class_decision', 'fit_galactic_offset',
+           'n_scalars', 'detector_features', 'variability_index', 'aperture_photometry', 'model_inputs', 'gaussian_nll',
+           'build_network', 'fit_network', 'build_realfake', 'fit_logistic', 'fit_temperature', 'fit_platt',
+           'youden_threshold', 'purity_threshold', 'reliability', 'sigma_scale_1d', 'r_quantile',
+           'CharacterisationModels', 'check_profile_compatible', 'save_characterisation', 'load_characterisation',
+           'combine_classes', 'class_decision', 'group_decision', 'fit_class_threshold', 'fit_galactic_offset',
            'predict_arrays', 'characterise', 'train_classifier', 'dihedral', 'train_group_head',
            'train_characterisation', 'group_probabilities', 'evaluate_characterisation', 'evaluate_characterised',
            'decision_variants']
@@ -111,12 +112,20 @@ def variability_index(images: np.ndarray,  # (n, S, S, n_bins + n_years) counts
     m = c.mean(1, keepdims=True)
     return np.log1p(((c - m) ** 2).sum(1) / np.maximum(m[:, 0], 1.0) / (c.shape[1] - 1)).astype(np.float32)
 
+def aperture_photometry(images: np.ndarray,  # (n, S, S, n_bins + n_years) counts
+                        n_bins: int,          # energy channels before the yearly ones
+                       ) -> np.ndarray:       # (n, 2 n_bins) float32: log(1 + counts) in the central 3×3 px, then in the rest, per bin
+    "Aperture photometry of each energy channel: counts in the central 3×3 pixels (source) and in the rest of the image (background)."
+    c = np.asarray(images, float)[..., :n_bins]; S = c.shape[1]; lo = max(S // 2 - 1, 0)
+    core = c[:, lo:lo + 3, lo:lo + 3].sum((1, 2))
+    return np.log1p(np.concatenate([core, c.sum((1, 2)) - core], 1)).astype(np.float32)
+
 def model_inputs(images: np.ndarray,     # (n, S, S, n_bins + n_years) counts
                  latitude: np.ndarray,   # (n,) [deg]
                  subpix: np.ndarray,     # (n, 2 × patch grids) sub-pixel phases (patch_images)
                  n_bins: int,            # number of energy channels (the rest are yearly)
                  detector: np.ndarray = None, # (n, 3) detector_features; None → zeros
-                ) -> dict:               # Keras inputs {'image', 'scalars'}
+                ) -> dict:               # Keras inputs {'image', 'scalars', 'photometry'}
     "The single normalisation of the networks' inputs: log(1 + counts); sin b, |sin b|, variability index, detector features, sub-pixel phases."
     images = np.asarray(images, np.float32)
     if images.ndim != 4 or images.shape[-1] <= n_bins:
@@ -125,7 +134,8 @@ def model_inputs(images: np.ndarray,     # (n, S, S, n_bins + n_years) counts
     detector = np.zeros((len(images), 3), np.float32) if detector is None else np.asarray(detector, np.float32)
     scalars = np.concatenate([np.stack([sb, np.abs(sb)], 1), variability_index(images, n_bins)[:, None], detector,
                               np.asarray(subpix, np.float32)], 1)
-    return {'image': np.log1p(np.maximum(images, 0)), 'scalars': scalars.astype(np.float32)}
+    return {'image': np.log1p(np.maximum(images, 0)), 'scalars': scalars.astype(np.float32),
+            'photometry': aperture_photometry(images, n_bins)}
 
 def _take(inputs, idx): return {k: v[idx] for k, v in inputs.items()}
 
@@ -173,11 +183,17 @@ def fit_network(model, loss,                 # Keras model and loss
                ):
     "Adam, early stopping on the validation loss (best weights kept), epochs from characterisation.epochs."
     keras = _keras(); c = profile.characterisation
+    x_train, x_val = _for(model, x_train), _for(model, x_val)
     model.compile(optimizer=keras.optimizers.Adam(c.learning_rate), loss=loss)
     stop = keras.callbacks.EarlyStopping(patience=max(2, c.epochs // 4), restore_best_weights=True)
     model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=c.epochs, batch_size=c.batch_size,
               class_weight=class_weight, callbacks=[stop], verbose=0, shuffle=True)
     return model
+
+def _for(net, x: dict) -> dict:
+    "The entries of an input dict that the network takes (the real/fake model has no image input, the CNNs no photometry)."
+    names = {t.name for t in net.inputs}
+    return {k: v for k, v in x.items() if k in names}
 
 def _seed(seed):
     keras = _keras(); keras.utils.set_random_seed(int(seed))
@@ -185,7 +201,30 @@ def _seed(seed):
 # %% ../nbs/41_characterise.ipynb #3dbb407f
 def _latitude_only(x: dict) -> dict:
     s = x['scalars'].copy(); s[:, N_BASE_SCALARS:] = 0
-    return {'image': x['image'], 'scalars': s}
+    return {**x, 'scalars': s}
+
+def build_realfake(profile: Profile,   # analysis profile (number of scalars)
+                   n_photometry: int,  # aperture photometry features (2 n_bins)
+                   name: str = 'realfake',
+                  ):
+    "Logistic regression: one logit from the standardised scalars and aperture photometry (standardisation adapted before training)."
+    keras = _keras(); L = keras.layers
+    scalars = keras.Input((n_scalars(profile),), name='scalars'); phot = keras.Input((n_photometry,), name='photometry')
+    x = L.Normalization(name='standardise')(L.Concatenate(name='features')([scalars, phot]))
+    return keras.Model({'scalars': scalars, 'photometry': phot}, L.Dense(1, name='logit')(x), name=name)
+
+def fit_logistic(model,             # build_realfake output
+                 x: dict,           # training inputs ('scalars', 'photometry')
+                 y: np.ndarray,     # (n,) 1 real, 0 fake
+                 C: float = 1.0,    # inverse L2 strength of the regression
+                ):
+    "Set the real/fake model to the L2-regularised logistic regression of y on its standardised features (balanced class weights, exact optimum)."
+    from sklearn.linear_model import LogisticRegression
+    f = np.concatenate([x['scalars'], x['photometry']], 1).astype(np.float32)
+    norm = model.get_layer('standardise'); norm.adapt(f)
+    lr = LogisticRegression(C=C, class_weight='balanced', max_iter=5000).fit(np.asarray(norm(f)), np.asarray(y).astype(int))
+    model.get_layer('logit').set_weights([lr.coef_.T.astype(np.float32), lr.intercept_.astype(np.float32)])
+    return model
 
 def _build(profile, n_channels, n_out, name, n_members=0):
     return build_network(profile, n_channels, n_out, n_members, name)
@@ -215,7 +254,7 @@ def fit_platt(logits: np.ndarray,   # (n,) binary logits
     from scipy.optimize import minimize
     z, y = np.asarray(logits, float), np.asarray(labels, float)
     def nll(par):
-        p = np.clip(_sigmoid(z / np.exp(par[0]) + par[1]), 1e-12, 1 - 1e-12)
+        p = np.clip(_sigmoid(z / np.exp(np.clip(par[0], -3, 3)) + par[1]), 1e-12, 1 - 1e-12)
         return -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
     res = minimize(nll, [np.log(fit_temperature(z, y)), 0.0], method='Nelder-Mead')
     return float(np.exp(np.clip(res.x[0], -3, 3))), float(res.x[1])
@@ -269,14 +308,14 @@ def r_quantile(sigma, q):
 class CharacterisationModels:
     "Trained characterisation networks with their calibration."
     flux: object                # flux ensemble (Keras model, output (n, M, 2))
-    realfake: object            # real/fake network (one logit)
+    realfake: object            # real/fake model (one logit; logistic regression on scalars and aperture photometry)
     classifier: object          # class network (logits)
     location: object            # location ensemble (Keras model, output (n, M, 4))
     calibration: dict           # standardisation, temperatures, threshold, σ scales, classes, metrics
     profile_yaml: str = ''      # profile the models were trained with
     group: object = None        # three-group network extragalactic / Galactic / FAKE (logits)
 
-IMAGE_VERSION = 2   # 1: HEALPix-interpolated images, tangent-plane offsets; 2: patch cut-outs of the detector's counts, patch-frame offsets
+IMAGE_VERSION = 3   # 1: HEALPix-interpolated images, tangent-plane offsets; 2: patch cut-outs of the detector's counts, patch-frame offsets; 3: + aperture photometry input (logistic real/fake)
 
 _IMAGE_KEYS = ('energy_bins_gev', 'nside', 'n_years', ('patches', 'npix'), ('patches', 'size_deg'),
                ('characterisation', 'image_px'), ('characterisation', 'yearly_min_energy_gev'), ('population', 'classes'))
@@ -328,7 +367,7 @@ def load_characterisation(path,               # directory written by train_chara
 # %% ../nbs/41_characterise.ipynb #ac2f7a03
 def _predict(net, x: dict, batch: int = 8192) -> np.ndarray:
     "Network outputs in inference mode (direct calls: Keras' predict() costs a graph trace per model)."
-    n = len(x['image'])
+    x = _for(net, x); n = len(next(iter(x.values())))
     return np.concatenate([np.asarray(net({k: v[i:i + batch] for k, v in x.items()}, training=False), float)
                            for i in range(0, max(n, 1), batch)])
 
@@ -353,6 +392,25 @@ def class_decision(p_class: np.ndarray,    # (n, K) combine_classes output
     score = np.log(np.maximum(p_class, 1e-30)) + galactic_log_offset * np.array([GROUPS[c] == 'Galactic' for c in classes])
     score[:, fake] = -np.inf
     return np.where(p_real >= threshold, score.argmax(1), fake)
+
+def group_decision(p_group: np.ndarray,   # (n, G) group probabilities agreeing with p_real (FAKE last)
+                   p_real: np.ndarray,    # (n,) calibrated p_real
+                   threshold: float,      # classification threshold of p_real
+                   groups: list,          # group names (FAKE last)
+                  ) -> np.ndarray:        # (n,) predicted group index
+    "FAKE below the classification threshold of p_real, else the most probable real group."
+    fake = groups.index(FAKE); score = np.array(p_group, float, copy=True); score[:, fake] = -np.inf
+    return np.where(p_real >= threshold, score.argmax(1), fake)
+
+def fit_class_threshold(p_real: np.ndarray,   # (n,) calibrated p_real on validation
+                        p_group: np.ndarray,  # (n, G) group probabilities on validation (FAKE last)
+                        y_group: np.ndarray,  # (n,) true group indices
+                        groups: list,         # group names (FAKE last)
+                       ) -> float:            # threshold maximising the validation three-group balanced accuracy
+    "Classification threshold of p_real: FAKE below it; chosen for the balanced accuracy of the groups, not for the catalogue's purity."
+    cand = np.nextafter(np.unique(np.quantile(p_real, np.linspace(0, 0.6, 121))), 1)   # FAKE up to and including each quantile
+    ba = [balanced_accuracy_score(y_group, group_decision(p_group, p_real, t, groups)) for t in cand]
+    return float(cand[int(np.argmax(ba))])
 
 def fit_galactic_offset(p_class: np.ndarray,  # (n, K) combine_classes output on validation
                         p_real: np.ndarray,   # (n,) calibrated p_real on validation
@@ -380,8 +438,10 @@ def predict_arrays(models: CharacterisationModels,  # trained set
     p_real = _sigmoid(_predict(models.realfake, xl)[:, 0] / cal['t_realfake'] + cal.get('b_realfake', 0.0))
     p_class_net = _softmax(_predict(models.classifier, xl) / cal['t_class'])
     p_class = combine_classes(p_class_net, p_real, cal['classes'])
-    if models.group is not None: p_group = _softmax(_predict(models.group, xl) / cal['t_group'])
+    groups = cal.get('groups') or group_probabilities(p_class, cal['classes'])[1]
+    if models.group is not None: p_group = combine_classes(_softmax(_predict(models.group, xl) / cal['t_group']), p_real, groups)
     else: p_group = group_probabilities(p_class, cal['classes'])[0]
+    t_cls = cal.get('threshold_class', cal['threshold_real'])
     loc = _predict(models.location, x).transpose(1, 0, 2)             # (M, n, 4)
     pix = profile.patch_pixel_deg.min()
     lmu = loc[..., :2] * pix; lsig = np.exp(np.clip(loc[..., 2:], -6, 4)) * pix
@@ -389,10 +449,12 @@ def predict_arrays(models: CharacterisationModels,  # trained set
     circ = np.sqrt((off_sig ** 2).mean(1)) * cal['loc_sigma_scale']
     return dict(flux_mu=flux_mu, flux_sig_raw=flux_sig_raw, flux_sig=flux_sig_raw * cal['flux_sigma_scale'],
                 p_real=p_real, p_class=p_class, p_class_net=p_class_net, p_group=p_group,
-                class_pred=class_decision(p_class, p_real, cal['threshold_real'], cal['classes'], cal.get('galactic_log_offset', 0.0)),
+                class_pred=class_decision(p_class, p_real, t_cls, cal['classes'], cal.get('galactic_log_offset', 0.0)),
+                group_pred=group_decision(p_group, p_real, t_cls, groups),
                 offset_deg=off_mu, offset_sig_deg=off_sig,
                 r68_raw_deg=r_quantile(np.sqrt((off_sig ** 2).mean(1)), 0.68),
-                r68_deg=r_quantile(circ, 0.68), r95_deg=r_quantile(circ, 0.95))
+                r68_deg=r_quantile(circ, 0.68),
+                r95_deg=np.maximum(r_quantile(circ, 0.95) * cal.get('loc_r95_scale', 1.0), 1.01 * r_quantile(circ, 0.68)))
 
 def characterise(detections: pd.DataFrame,          # whole-sky detections: glon_deg, glat_deg, score, ... (patch_id used if present)
                  sky,                               # DetectorPatches (the detector's counts), CountsMaps (real counts) or a Sky
@@ -422,7 +484,7 @@ def characterise(detections: pd.DataFrame,          # whole-sky detections: glon
     out['cls_pred'] = np.array(names, dtype=object)[pred['class_pred']]
     groups = models.calibration.get('groups') or group_probabilities(pred['p_class'], names)[1]
     for j, g in enumerate(groups): out[f'p_group_{g}'] = pred['p_group'][:, j]
-    out['group_pred'] = np.array(groups, dtype=object)[pred['p_group'].argmax(1)]
+    out['group_pred'] = np.array(groups, dtype=object)[pred['group_pred']]
     out['r68_deg'], out['r95_deg'] = pred['r68_deg'], pred['r95_deg']
     return out
 
@@ -441,8 +503,8 @@ def _rotate_minority(x, y, classes, minority=('PSR', 'PWN+SNR')):
     idx = np.where(np.isin(y, [classes.index(c) for c in minority if c in classes]))[0]
     if not len(idx): return x, y
     rot = [np.rot90(x['image'][idx], k, axes=(1, 2)) for k in (1, 2, 3)]
-    return ({'image': np.concatenate([x['image']] + rot), 'scalars': np.concatenate([x['scalars']] + [x['scalars'][idx]] * 3)},
-            np.concatenate([y] + [y[idx]] * 3))
+    rest = {k: np.concatenate([v] + [v[idx]] * 3) for k, v in x.items() if k != 'image'}   # scalars, photometry: rotation invariant
+    return {'image': np.concatenate([x['image']] + rot), **rest}, np.concatenate([y] + [y[idx]] * 3)
 
 def train_classifier(profile: Profile, x_tr: dict, y_tr, x_va: dict, y_va,  # inputs and class indices (train, validation)
                      n_classes: int, seed: int = 0, rotate: bool = None,    # classes; seed; minority rotations (None → profile)
@@ -460,7 +522,7 @@ def dihedral(x: dict, y: np.ndarray) -> tuple[dict, np.ndarray]:
     "The 8 rotations and reflections of every image (scalars and labels repeated)."
     ims = [x['image']] + [np.rot90(x['image'], k, axes=(1, 2)) for k in (1, 2, 3)]
     ims += [np.flip(a, 2) for a in ims]
-    return {'image': np.concatenate(ims), 'scalars': np.concatenate([x['scalars']] * 8)}, np.concatenate([y] * 8)
+    return {'image': np.concatenate(ims), **{k: np.concatenate([v] * 8) for k, v in x.items() if k != 'image'}}, np.concatenate([y] * 8)
 
 def train_group_head(profile: Profile, x_tr: dict, g_tr, x_va: dict, g_va,  # inputs and group indices (train, validation)
                      n_groups: int, seed: int = 0):                       # number of groups; seed
@@ -513,12 +575,9 @@ def train_characterisation(profile: Profile,          # analysis profile
     _seed(seed + 1)
     flux = fit_network(_build(profile, x['image'].shape[-1], 2, 'flux', c.n_flux_members), gaussian_nll,
                        _latitude_only(_take(x, real_tr)), ys[real_tr], _latitude_only(_take(x, real_va)), ys[real_va], profile)
-    # real / fake
+    # real / fake: logistic regression on detector features, latitude, variability and aperture photometry
     yr = (y != fake).astype(np.float32)
-    _seed(seed + 7)
-    realfake = fit_network(_build(profile, x['image'].shape[-1], 1, 'realfake'), keras.losses.BinaryCrossentropy(from_logits=True),
-                           _latitude_only(_take(x, tr)), yr[tr], _latitude_only(_take(x, va)), yr[va], profile,
-                           class_weight=_balanced_weights(yr[tr].astype(int), 2))
+    realfake = fit_logistic(build_realfake(profile, x['photometry'].shape[1]), _latitude_only(_take(x, tr)), yr[tr])
     # class
     classifier = train_classifier(profile, _take(x, tr), y[tr], _take(x, va), y[va], len(classes), seed + 13)
     groups = list(dict.fromkeys(GROUPS[c] for c in classes)); to_g = np.array([groups.index(GROUPS[c]) for c in classes])
@@ -547,11 +606,15 @@ def train_characterisation(profile: Profile,          # analysis profile
     cal.update(info, threshold_criterion=f'highest validation purity with completeness loss <= {max_completeness_loss:.3f} '
                                          f'for sources with expected TS >= {detectable_ts:g}',
                val_n_sources=n_src)
-    cal['galactic_log_offset'] = fit_galactic_offset(pv['p_class'], pv['p_real'], y[va], cal['threshold_real'], classes)
+    cal['threshold_class'] = fit_class_threshold(pv['p_real'], pv['p_group'], to_g[y[va]], groups)
+    cal['galactic_log_offset'] = fit_galactic_offset(pv['p_class'], pv['p_real'], y[va], cal['threshold_class'], classes)
     rv = y[va] != fake
     cal['flux_sigma_scale'] = sigma_scale_1d(pv['flux_mu'][rv] - arrays['y_logs1'][va][rv], pv['flux_sig_raw'][rv])
     d_val = np.hypot(*(pv['offset_deg'][rv] - off[va][rv] * profile.patch_pixel_deg.min()).T)
     cal['loc_sigma_scale'] = float(np.quantile(d_val / pv['r68_raw_deg'][rv], 0.68))
+    # offsets have heavier tails than a 2-D Gaussian: r95 gets its own validation scale on top of the r68 one
+    r95_gauss = r_quantile(np.sqrt((pv['offset_sig_deg'][rv] ** 2).mean(1)) * cal['loc_sigma_scale'], 0.95)
+    cal['loc_r95_scale'] = float(np.quantile(d_val / r95_gauss, 0.95))
     cal['train_seconds'] = round(time.perf_counter() - t0, 1); cal['n_train'] = int(len(tr)); cal['n_val'] = int(len(va))
     if out_dir is not None: save_characterisation(models, out_dir)
     return models
@@ -585,7 +648,7 @@ def evaluate_characterisation(models: CharacterisationModels,   # trained set
     pred = p['class_pred']
     m['class_balanced_accuracy'] = float(balanced_accuracy_score(y, pred))
     pg, groups = group_probabilities(p['p_class'], classes)
-    yg = np.array([groups.index(GROUPS[classes[i]]) for i in y]); pgi = p['p_group'].argmax(1)
+    yg = np.array([groups.index(GROUPS[classes[i]]) for i in y]); pgi = p['group_pred']
     m['group_balanced_accuracy'] = float(balanced_accuracy_score(yg, pgi))
     bf = np.isin(y, [classes.index(c) for c in ('BLL', 'FSRQ') if c in classes])
     if bf.sum() and {'BLL', 'FSRQ'} <= set(classes):

@@ -10,7 +10,7 @@ from fermi_nb.config import load_profile
 from fermi_nb.source_images import (CountsMaps, FAKE, SourceImageBuilder, development_detections, label_detections,
                                     sky_to_tangent_deg, source_images, subpixel_offset, tangent_to_sky_deg,
                                     yearly_bin_weights, year_factors, DetectorPatches, patch_images, window_weights)
-from fermi_nb.characterise import (characterise, class_names, fit_temperature, load_characterisation, prepare_arrays,
+from fermi_nb.characterise import (IMAGE_VERSION, characterise, class_names, fit_temperature, load_characterisation, prepare_arrays,
                                    r_quantile, reliability, sigma_scale_1d, train_characterisation, youden_threshold,
                                    evaluate_characterisation, _sigmoid)
 
@@ -188,6 +188,22 @@ def test_detector_features(profile):
     S, nb = profile.characterisation.image_px, profile.n_bins
     x = model_inputs(np.ones((2, S, S, nb + profile.n_years)), np.array([0., 30.]), np.zeros((2, 4)), nb, f)
     assert x['scalars'].shape == (2, n_scalars(profile)) and np.allclose(x['scalars'][:, 3:6], f)
+    # aperture photometry: central 3×3 and the rest of the 7×7 image, per energy bin, as log(1 + counts)
+    assert x['photometry'].shape == (2, 2 * nb) and np.allclose(x['photometry'][0], np.log1p([9] * nb + [S * S - 9] * nb))
+
+
+def test_group_decision_and_threshold():
+    from fermi_nb.characterise import group_decision, fit_class_threshold
+    groups = ['extragalactic', 'Galactic', FAKE]
+    pg = np.array([[0.6, 0.3, 0.1], [0.2, 0.7, 0.1], [0.5, 0.1, 0.4]]); p_real = np.array([0.9, 0.9, 0.6])
+    assert group_decision(pg, p_real, 0.5, groups).tolist() == [0, 1, 0]
+    assert group_decision(pg, p_real, 0.7, groups).tolist() == [0, 1, 2]
+    # fakes with low p_real: the fitted threshold separates them
+    rng = np.random.default_rng(0); n = 600; y = rng.integers(0, 3, n)
+    p_real = np.where(y == 2, rng.uniform(0, 0.4, n), rng.uniform(0.5, 1, n))
+    pg = np.eye(3)[np.where(y == 2, rng.integers(0, 2, n), y)] * 0.8 + 0.1
+    t = fit_class_threshold(p_real, pg, y, groups)
+    assert 0.35 <= t <= 0.5 and (group_decision(pg, p_real, t, groups) == y).mean() > 0.99   # to the 0.5 % quantile grid
 
 
 def test_temperature_and_threshold():
@@ -219,7 +235,8 @@ def test_train_save_load_characterise(sky, detections, profile, tmp_path):
         assert (tmp_path / 'char' / f).exists()
     cal = models.calibration
     assert cal['t_realfake'] > 0 and 0 <= cal['threshold_real'] <= 1 and cal['loc_sigma_scale'] > 0
-    assert cal['val_completeness_loss'] <= 0.04 and cal['image_version'] == 2
+    assert cal['val_completeness_loss'] <= 0.04 and cal['image_version'] == IMAGE_VERSION
+    assert 0 <= cal['threshold_class'] <= 1 and cal['loc_r95_scale'] > 0
     loaded = load_characterisation(tmp_path / 'char', profile)
     det = detections.head(50)[['glon_deg', 'glat_deg', 'score']]
     table = characterise(det, sky, loaded, profile, np.random.default_rng(2))
@@ -228,7 +245,9 @@ def test_train_save_load_characterise(sky, detections, profile, tmp_path):
         assert c in table and np.all(np.isfinite(table[c].astype(float)))
     assert np.allclose(table[[f'p_{c}' for c in class_names(profile)]].sum(axis=1), 1, atol=1e-5)
     assert np.allclose(table.p_FAKE, 1 - table.p_real, atol=1e-6)                  # classes agree with p_real
-    assert ((table.cls_pred == FAKE) == ~table.is_real).all()
+    assert ((table.cls_pred == FAKE) == (table.p_real < cal['threshold_class'])).all()   # one classification threshold
+    assert ((table.group_pred == FAKE) == (table.p_real < cal['threshold_class'])).all()
+    assert np.allclose(table.p_group_FAKE, 1 - table.p_real, atol=1e-6)             # groups agree with p_real too
     groups = ['p_group_extragalactic', 'p_group_Galactic', 'p_group_FAKE']
     assert np.allclose(table[groups].sum(axis=1), 1, atol=1e-5) and set(table.group_pred) <= {'extragalactic', 'Galactic', FAKE}
     assert np.all(table.r95_deg > table.r68_deg)
