@@ -13,13 +13,15 @@ from .config import load_profile, Profile, ProfileError
 from .data import have_data, data_path
 from .patching import PatchGeometry
 from .localisation import localise
-from .catalog import (write_catalog, read_catalog, load_4fgl, crossmatch_report, report_headline, file_version,
+from .catalog import (write_catalog, read_catalog, load_4fgl, crossmatch, crossmatch_report, report_headline, file_version,
+                              _lonlat,
                               characterisation_model_dir, profile_data_files)
 
 # %% auto #0
 __all__ = ['GOALS_DL', 'CLASSICAL_ISSUE', 'HEADLINE_COLUMNS', 'real_counts_maps', 'detect_sources', 'characterise_counts',
            'crossmatch_reports', 'headline_table', 'goal_check', 'plot_headlines', 'load_classical', 'build_real_sky',
-           'localisation_ceiling', 'expected_ts_4fgl', 'limit_table', 'real_sky_summary', 'catalog_cli']
+           'flux_vs_reference', 'localisation_ceiling', 'expected_ts_4fgl', 'limit_table', 'real_sky_summary',
+           'catalog_cli']
 
 # %% ../nbs/52_real_sky.ipynb #33ca68d1
 def real_counts_maps(profile: Profile,  # profile with real_data.counts_map (one energy bin, e.g. real573w)
@@ -190,6 +192,36 @@ def build_real_sky(run_dir,                # run directory with miun/ (and optio
                'goals_met': int(goals['met'].sum()), 'goals_total': len(goals), 'seconds': round(time.time() - t0, 1)}
     return dict(det=det, prob=prob, paths=paths, reports=reports, classical=classical, table=table, goals=goals,
                 unmatched=unmatched, metrics=metrics, fgl=fgl)
+
+# %% ../nbs/52_real_sky.ipynb #f1a00002
+def flux_vs_reference(det: pd.DataFrame,        # detections with flux_log10_s1 (and optional flux_log10_s1_err) [log10 ph cm⁻² s⁻¹]
+                      ref: pd.DataFrame,        # reference catalogue with Flux1000 [ph cm⁻² s⁻¹] (load_4fgl)
+                      det_match: pd.DataFrame,  # crossmatch(det, ref, ...) output: idx_ref per detection (-1 none)
+                      lat_split_deg: float = 10.0,     # |b| split [deg]
+                      min_flux_ph_cm2_s: float = 1e-9, # reference Flux1000 floor of the summary [ph cm⁻² s⁻¹]
+                     ) -> tuple[pd.DataFrame, pd.DataFrame]:  # (matched pairs, summary per |b| band)
+    "Predicted flux of matched detections against the reference Flux1000: bias, scatter and ±1σ coverage per |b| band."
+    if 'flux_log10_s1' not in det.columns: raise ValueError("flux_vs_reference: det has no flux_log10_s1 column (characterise it first)")
+    if 'Flux1000' not in ref.columns: raise ValueError("flux_vs_reference: ref needs a Flux1000 column (use load_4fgl)")
+    if len(det_match) != len(det): raise ValueError(f"flux_vs_reference: det_match has {len(det_match)} rows for {len(det)} detections")
+    j = det_match['idx_ref'].to_numpy(int); ok = j >= 0
+    ref_flux = ref['Flux1000'].to_numpy(float)[j[ok]]
+    pairs = pd.DataFrame({'glat_deg': _lonlat(det, 'flux_vs_reference det')[1][ok],
+                          'log10_pred': det['flux_log10_s1'].to_numpy(float)[ok],
+                          'log10_err': det['flux_log10_s1_err'].to_numpy(float)[ok] if 'flux_log10_s1_err' in det else np.nan,
+                          'log10_ref': np.log10(np.clip(ref_flux, 1e-30, None))})
+    pairs['delta_dex'] = pairs['log10_pred'] - pairs['log10_ref']
+    rows = []
+    for band, sel in [(f'|b|>{lat_split_deg:g}', pairs['glat_deg'].abs() > lat_split_deg),
+                      (f'|b|<{lat_split_deg:g}', pairs['glat_deg'].abs() <= lat_split_deg)]:
+        s = pairs[sel & (pairs['log10_ref'] > np.log10(min_flux_ph_cm2_s))]
+        d = s['delta_dex'].to_numpy()
+        rows.append({'band': band, 'flux1000_min': min_flux_ph_cm2_s, 'n': len(s),
+                     'bias_dex': float(np.median(d)) if len(d) else np.nan,
+                     'median_abs_dex': float(np.median(np.abs(d))) if len(d) else np.nan,
+                     'cov68': float(np.mean(np.abs(d) <= s['log10_err'].to_numpy())) if len(d) else np.nan})
+    return pairs, pd.DataFrame(rows)
+
 
 # %% ../nbs/52_real_sky.ipynb #10fe3db3
 def localisation_ceiling(ref: pd.DataFrame,   # reference sources (glon_deg, glat_deg, Flux1000)
