@@ -39,6 +39,25 @@ def chance_purity_of_run(run, radius_deg):
     return chance_purity([d for _, d in entries], truths, radius_deg)
 
 
+def group_ba_vs_threshold(run, thresholds=(0.5, 0.9, 0.98, 0.99, 0.994, 0.996, 0.998, 0.999)):
+    "Three-group balanced accuracy of the test detections if FAKE were called below each p_real threshold (issue 7)."
+    import numpy as np
+    path = run / 'characterisation' / 'test_characterised.csv'
+    if not path.exists(): return None
+    d = pd.read_csv(path)
+    groups = {'BLL': 'extragalactic', 'FSRQ': 'extragalactic', 'PSR': 'Galactic', 'PWN+SNR': 'Galactic', 'FAKE': 'FAKE'}
+    truth = d['true_label'].map(groups).to_numpy()
+    real_group = np.where(d['p_group_extragalactic'] >= d['p_group_Galactic'], 'extragalactic', 'Galactic')
+    rows = []
+    for t in thresholds:
+        pred = np.where(d['p_real'] < t, 'FAKE', real_group)
+        rec = {g: float(np.mean(pred[truth == g] == g)) for g in ('extragalactic', 'Galactic', 'FAKE')}
+        rows.append({'threshold': t, **{f'recall_{g}': v for g, v in rec.items()}, 'balanced_accuracy': float(np.mean(list(rec.values())))})
+    real = truth != 'FAKE'
+    ex_gal = float(np.mean([np.mean(real_group[real & (truth == g)] == g) for g in ('extragalactic', 'Galactic')]))
+    return {'rows': rows, 'extragalactic_galactic_balanced_accuracy_of_true_detections': ex_gal}
+
+
 def main(run_dir, tag='', command=COMMAND):
     run = Path(run_dir)
     hist = pd.read_csv(run / 'miun' / 'loss_dice_bce' / 'history.csv')
@@ -54,9 +73,11 @@ def main(run_dir, tag='', command=COMMAND):
                    training=dict(epochs=int(len(hist)), best_val_acc_a=float(hist.val_acc_a.max()),
                                  last=hist.iloc[-1].to_dict()),
                    metrics=metrics,
-                   pr_curve=None if pr is None else pr.to_dict(orient='list'))
+                   pr_curve=None if pr is None else pr.to_dict(orient='list'),
+                   group_ba_vs_class_threshold=group_ba_vs_threshold(run))
     atomic_write_text(RESULTS / f'lat6_pipeline{tag}.json', json.dumps(summary, indent=1, default=float))
     print(json.dumps(summary['training'], indent=1, default=float))
+    print('group BA vs classification threshold', json.dumps(summary['group_ba_vs_class_threshold'], indent=1))
     for stage in ('evaluation', 'baseline', 'characterisation'):
         m = metrics.get(stage) or {}
         print(stage, {k: v for k, v in m.items() if not isinstance(v, (list, dict))})
