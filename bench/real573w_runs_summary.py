@@ -27,7 +27,8 @@ def run_record(run_dir: Path, command: str) -> dict:
                               mask_min_expected_ts=prof['patches']['mask_min_expected_ts'],
                               stitch_radius_deg=prof['localisation']['stitch_radius_deg']),
                 training=dict(n_train_skies=prof['training']['n_train_skies'], epochs=prof['training']['epochs']),
-                real_sky={k: m[k] for k in keep if k in m} | {k: m[k] for k in ('n_det', 'dl_highb_n_det', 'dl_lowb_n_det', 'goals_met') if k in m},
+                real_sky={k: m[k] for k in keep if k in m} | {k: m[k] for k in ('n_det', 'dl_highb_n_det', 'dl_lowb_n_det', 'goals_met') if k in m}
+                         | {k: m[k] for k in m if k.startswith('flux_4fgl_')},
                 simulated_test_sky={k: ev.get(k) for k in ('n_det', 'purity', 'chance_purity', 'completeness_ts25', 'completeness_ts100')},
                 characterisation=characterisation_record(run_dir))
 
