@@ -42,20 +42,20 @@ def chance_purity_of_run(run, radius_deg):
 def group_ba_vs_threshold(run, thresholds=(0.5, 0.9, 0.98, 0.99, 0.994, 0.996, 0.998, 0.999)):
     "Three-group balanced accuracy of the test detections if FAKE were called below each p_real threshold (issue 7)."
     import numpy as np
+    from fermi_nb.characterise import GROUPS, group_decision
     path = run / 'characterisation' / 'test_characterised.csv'
     if not path.exists(): return None
     d = pd.read_csv(path)
-    groups = {'BLL': 'extragalactic', 'FSRQ': 'extragalactic', 'PSR': 'Galactic', 'PWN+SNR': 'Galactic', 'FAKE': 'FAKE'}
-    truth = d['true_label'].map(groups).to_numpy()
-    real_group = np.where(d['p_group_extragalactic'] >= d['p_group_Galactic'], 'extragalactic', 'Galactic')
+    groups = list(dict.fromkeys(GROUPS.values()))   # extragalactic, Galactic, FAKE
+    truth = d['true_label'].map(GROUPS).map(groups.index).to_numpy()
+    p_group, p_real = d[[f'p_group_{g}' for g in groups]].to_numpy(float), d['p_real'].to_numpy(float)
+    recalls = lambda pred, sel: {g: float(np.mean(pred[sel & (truth == k)] == k)) for k, g in enumerate(groups) if (sel & (truth == k)).any()}
     rows = []
     for t in thresholds:
-        pred = np.where(d['p_real'] < t, 'FAKE', real_group)
-        rec = {g: float(np.mean(pred[truth == g] == g)) for g in ('extragalactic', 'Galactic', 'FAKE')}
+        rec = recalls(group_decision(p_group, p_real, t, groups), np.ones(len(d), bool))
         rows.append({'threshold': t, **{f'recall_{g}': v for g, v in rec.items()}, 'balanced_accuracy': float(np.mean(list(rec.values())))})
-    real = truth != 'FAKE'
-    ex_gal = float(np.mean([np.mean(real_group[real & (truth == g)] == g) for g in ('extragalactic', 'Galactic')]))
-    return {'rows': rows, 'extragalactic_galactic_balanced_accuracy_of_true_detections': ex_gal}
+    real_only = recalls(group_decision(p_group, p_real, 0.0, groups), truth != groups.index('FAKE'))
+    return {'rows': rows, 'extragalactic_galactic_balanced_accuracy_of_true_detections': float(np.mean(list(real_only.values())))}
 
 
 def main(run_dir, tag='', command=COMMAND):

@@ -14,9 +14,7 @@ from fermi_nb.config import load_profile, atomic_write_text
 from fermi_nb.patching import PatchGeometry
 from fermi_nb.localisation import localise, load_prob_maps
 from fermi_nb.catalog import load_4fgl, crossmatch_report, report_headline
-from fermi_nb.realsky import goal_check
-
-KEYS = ['highb_comp_1e-09', 'highb_comp_3e-10', 'highb_matched', 'lowb_comp_1e-09', 'lowb_comp_3e-10', 'lowb_matched']
+from fermi_nb.realsky import goal_check, GOALS_DL
 
 
 def main(run_dir, out):
@@ -31,7 +29,7 @@ def main(run_dir, out):
             det = localise(prob, geom, p, patch_ids=patch_id)
             head = report_headline(crossmatch_report(det, fgl, rd.crossmatch_radius_deg, rd.lat_split_deg,
                                                      rd.completeness_flux_ph_cm2_s, plot=False))
-            row = {'prob_threshold': pt, 'threshold_start': ts, 'n_det': len(det), **{k: round(head[k], 4) for k in KEYS},
+            row = {'prob_threshold': pt, 'threshold_start': ts, 'n_det': len(det), **{k: round(head[k], 4) for k in GOALS_DL},
                    'goals_met': int(goal_check(head)['met'].sum())}
             print(row, flush=True); rows.append(row)
     res = {'run_dir': str(run_dir), 'radius_deg': rd.crossmatch_radius_deg, 'rows': rows, 'seconds': round(time.time() - t0, 1)}

@@ -2,7 +2,7 @@
 
 Trains, on the labelled detections of the run's training skies (validation skies for early stopping), and scores by
 ROC AUC on its test skies: the CNN of 41 before this change (as built by `build_network`, balanced class weights), the
-same with all 8 rotations/reflections of the fakes, a CNN given the scalar and photometry features, the logistic
+same with all 8 rotations/reflections of the fakes, the logistic
 regression that 41 now uses (`fit_logistic`), gradient boosting on the same features, and the logistic regression on
 radial profiles (four annuli per energy bin). Also the logistic model's AUC against true positives of sources with
 expected TS >= 9 only (how much of the gap is matches to sources too faint to be seen).
@@ -34,7 +34,7 @@ def radial(images, n_bins, edges=(0, 0.5, 1.5, 2.5, 10)):
     return np.concatenate([np.log1p(im[:, (r >= a) & (r < b)].sum(1)) for a, b in zip(edges[:-1], edges[1:])], 1)
 
 
-def cnn(profile, x_tr, y_tr, x_va, y_va, n_scalars_in=None, augment=False, seed=14):
+def cnn(profile, x_tr, y_tr, x_va, y_va, augment=False, seed=14):
     keras = C._keras()
     if augment:
         f = np.where(y_tr == 0)[0]; xf, yf = C.dihedral(C._take(x_tr, f), y_tr[f])

@@ -608,8 +608,8 @@ def train_characterisation(profile: Profile,          # analysis profile
                val_n_sources=n_src)
     cal['threshold_class'] = fit_class_threshold(pv['p_real'], pv['p_group'], to_g[y[va]], groups)
     cal['galactic_log_offset'] = fit_galactic_offset(pv['p_class'], pv['p_real'], y[va], cal['threshold_class'], classes)
-    # σ scales from the same matches the regressions learn from (a chance match's flux error says nothing of σ)
-    rv = (y[va] != fake) & ts_ok[va] if ((y[va] != fake) & ts_ok[va]).sum() >= 5 else y[va] != fake
+    # σ scales from the same validation matches the regressions learn from (real_va: above the label floor)
+    rv = np.isin(va, real_va)
     cal['flux_sigma_scale'] = sigma_scale_1d(pv['flux_mu'][rv] - arrays['y_logs1'][va][rv], pv['flux_sig_raw'][rv])
     d_val = np.hypot(*(pv['offset_deg'][rv] - off[va][rv] * profile.patch_pixel_deg.min()).T)
     cal['loc_sigma_scale'] = float(np.quantile(d_val / pv['r68_raw_deg'][rv], 0.68))
