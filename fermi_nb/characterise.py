@@ -19,7 +19,7 @@ from .source_images import (FAKE, CountsMaps, DetectorPatches, patch_images, pat
 __all__ = ['N_BASE_SCALARS', 'DETECTABLE_TS', 'IMAGE_VERSION', 'GROUPS', 'TRUTH_COLUMNS', 'class_names', 'prepare_arrays',
            'n_scalars', 'detector_features', 'variability_index', 'aperture_photometry', 'model_inputs', 'gaussian_nll',
            'build_network', 'fit_network', 'build_realfake', 'fit_logistic', 'fit_temperature', 'fit_platt',
-           'youden_threshold', 'purity_threshold', 'reliability', 'sigma_scale_1d', 'r_quantile',
+           'youden_threshold', 'purity_threshold', 'reliability', 'auc_standard_error', 'sigma_scale_1d', 'r_quantile',
            'CharacterisationModels', 'check_profile_compatible', 'save_characterisation', 'load_characterisation',
            'combine_classes', 'class_decision', 'group_decision', 'fit_class_threshold', 'fit_galactic_offset',
            'predict_arrays', 'characterise', 'train_classifier', 'dihedral', 'train_group_head',
@@ -294,6 +294,18 @@ def reliability(p: np.ndarray, y: np.ndarray, n_bins: int = 10) -> tuple:
     cnt = np.bincount(idx, minlength=n_bins)
     mp = np.bincount(idx, p, n_bins) / np.maximum(cnt, 1); fy = np.bincount(idx, y, n_bins) / np.maximum(cnt, 1)
     return mp, fy, cnt, float(np.sum(cnt * np.abs(mp - fy)) / max(cnt.sum(), 1))
+
+def auc_standard_error(y: np.ndarray,      # (n,) 1 real, 0 fake
+                       score: np.ndarray,  # (n,) p_real or any score increasing with reality
+                      ) -> float:          # standard error of the ROC AUC
+    "DeLong et al. (1988) standard error of the ROC AUC from the placement values: with a few dozen fakes their number sets it."
+    from scipy.stats import rankdata
+    y = np.asarray(y).astype(bool); score = np.asarray(score, float); n1, n0 = int(y.sum()), int((~y).sum())
+    if min(n1, n0) < 2: return np.nan
+    r_all, r_pos, r_neg = rankdata(score), rankdata(score[y]), rankdata(score[~y])
+    v_pos = (r_all[y] - r_pos) / n0            # per real detection: fraction of fakes scored below it
+    v_neg = 1 - (r_all[~y] - r_neg) / n1       # per fake: fraction of real detections scored above it
+    return float(np.sqrt(v_pos.var(ddof=1) / n1 + v_neg.var(ddof=1) / n0))
 
 def sigma_scale_1d(residual, sigma) -> float:
     "s with P(|residual| < s σ) = 0.6827 on the given (validation) sample."
@@ -608,9 +620,13 @@ def train_characterisation(profile: Profile,          # analysis profile
                val_n_sources=n_src)
     cal['threshold_class'] = fit_class_threshold(pv['p_real'], pv['p_group'], to_g[y[va]], groups)
     cal['galactic_log_offset'] = fit_galactic_offset(pv['p_class'], pv['p_real'], y[va], cal['threshold_class'], classes)
-    # σ scales from the same validation matches the regressions learn from (real_va: above the label floor)
+    # σ scales from the same validation matches the regressions learn from (real_va: above the label floor); the flux
+    # scale from the detectable ones (expected TS ≥ detectable_ts) when there are enough ('σ calibration' above)
     rv = np.isin(va, real_va)
-    cal['flux_sigma_scale'] = sigma_scale_1d(pv['flux_mu'][rv] - arrays['y_logs1'][va][rv], pv['flux_sig_raw'][rv])
+    rv_flux = rv & (arrays['expected_ts'][va] >= detectable_ts)
+    if rv_flux.sum() < 20: rv_flux = rv
+    cal['flux_sigma_scale'] = sigma_scale_1d(pv['flux_mu'][rv_flux] - arrays['y_logs1'][va][rv_flux], pv['flux_sig_raw'][rv_flux])
+    cal['flux_sigma_min_expected_ts'] = float(detectable_ts) if rv_flux is not rv else float(c.label_min_expected_ts)
     d_val = np.hypot(*(pv['offset_deg'][rv] - off[va][rv] * profile.patch_pixel_deg.min()).T)
     cal['loc_sigma_scale'] = float(np.quantile(d_val / pv['r68_raw_deg'][rv], 0.68))
     # offsets have heavier tails than a 2-D Gaussian: r95 gets its own validation scale on top of the r68 one
@@ -701,9 +717,12 @@ def evaluate_characterised(table: pd.DataFrame,    # characterise output + sky_s
     m['flux_median_abs_dex_ts25'] = float(np.median(np.abs(dflux[bright]))) if bright.any() else np.nan
     m['flux_bias_dex_ts25'] = float(np.median(dflux[bright])) if bright.any() else np.nan
     m['flux_cov68_ts25'] = float(inside[bright].mean()) if bright.any() else np.nan
+    faint = real & (ts >= 9) & (ts < min_expected_ts)   # 3–5σ sources: below the population the flux σ scale is calibrated on
+    m['flux_cov68_ts9_25'] = float(inside[faint].mean()) if faint.any() else np.nan
     # real / fake and the working threshold
     p = table['p_real'].to_numpy(float)
     m['auc_real'] = float(roc_auc_score(real, p)) if 0 < real.sum() < len(real) else np.nan
+    m['auc_real_err'] = auc_standard_error(real, p)
     mp, fy, cnt, m['ece_real'] = reliability(p, real.astype(float))
     m['threshold_real'] = thr
     m['purity_before'], m['purity_after'] = float(real.mean()), float(real[is_real].mean()) if is_real.any() else np.nan

@@ -115,6 +115,7 @@ class LocalisationConfig:
     stitch_radius_deg: float = 0.15       # merge candidates of overlapping patches within this radius [deg]
     match_radius_deg: float = 0.3         # match detections to true sources within this radius [deg]
     prob_threshold: float = 0.5           # binarise the network probability at this value before the disk-kernel score
+    tta_symmetries: int = 1               # average the probability map over this many of the 8 rotations/reflections of each patch (1: none)
     refine_centroid: bool = True          # blob: refine each group's mean position by the probability centroid within mask_radius_px + 1
     log_threshold: float = 0.1            # minimum scale-normalised LoG response of a blob (method 'log')
     stitch_rule: str = 'mean'             # merged position: 'mean' (score-weighted mean direction) or 'edge' (candidate farthest from its patch edge)
@@ -299,6 +300,8 @@ def validate_profile(p: Profile):
         raise ProfileError(f"{where}: localisation.stitch_rule='{p.localisation.stitch_rule}' is not one of ('edge', 'mean')")
     if not 0 < p.localisation.prob_threshold < 1:
         raise ProfileError(f"{where}: localisation.prob_threshold={p.localisation.prob_threshold} must be in (0, 1)")
+    if p.localisation.tta_symmetries not in range(1, 9):
+        raise ProfileError(f"{where}: localisation.tta_symmetries={p.localisation.tta_symmetries} must be an integer 1–8")
     if p.population.s1_min_ph_cm2_s <= 0:
         raise ProfileError(f"{where}: population.s1_min_ph_cm2_s={p.population.s1_min_ph_cm2_s} must be > 0")
     return p

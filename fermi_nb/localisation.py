@@ -485,7 +485,7 @@ def localise_sky(model,                  # trained MIUN (fermi_nb.miun.load_miun
     "One Poisson realisation of a sky's patches (`detector_sample`) → MIUN probabilities → stitched whole-sky list (in the sky's own patch geometry)."
     from fermi_nb.miun import predict_patches
     patch_ids, counts = detector_sample(store, sky_index, seed)
-    prob = predict_patches(model, counts, batch_size)
+    prob = predict_patches(model, counts, batch_size, profile.localisation.tta_symmetries)
     det = localise(prob, store.geometry(sky_index), profile, patch_ids=patch_ids)
     return det, prob, patch_ids
 

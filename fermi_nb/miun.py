@@ -501,8 +501,18 @@ def load_miun(path,                 # saved model (.keras) or a training directo
 def predict_patches(model: keras.Model,  # a MIUN (raw counts in, probability out)
                     inputs_per_bin: list,  # per-bin count arrays (n, npix_k, npix_k) (or with a trailing 1)
                     batch_size: int = 64,  # patches per inference batch
+                    n_symmetries: int = 1, # average over the first n of the 8 rotations/reflections (`dihedral` codes 0..n-1)
                    ) -> np.ndarray:      # (n, P, P) float32 source probability
-    "Probability maps of a batch of patches."
+    "Probability maps of a batch of patches, optionally averaged over symmetries of the square (test-time augmentation)."
+    if not 1 <= int(n_symmetries) <= 8: raise ValueError(f"predict_patches: n_symmetries={n_symmetries} must be 1–8")
+    if n_symmetries > 1:
+        total = 0
+        for code in range(int(n_symmetries)):
+            prob = predict_patches(model, [dihedral(np.asarray(x)[..., 0] if np.ndim(x) == 4 else np.asarray(x), code)
+                                           for x in inputs_per_bin], batch_size)
+            if code >= 4: prob = np.flip(prob, -1)               # undo: flip first, then rotate back
+            total = total + np.rot90(prob, -(code % 4), axes=(-2, -1))
+        return (total / int(n_symmetries)).astype(np.float32)
     if len(inputs_per_bin) != len(model.inputs):
         raise ValueError(f"model '{model.name}' has {len(model.inputs)} inputs, got {len(inputs_per_bin)} arrays")
     feed = {}

@@ -53,7 +53,7 @@ def detect_sources(counts_maps: list,         # per bin: whole-sky HEALPix count
     inputs = geom.cut([np.asarray(m, np.float32) for m in counts_maps])
     if hasattr(model, 'inputs') and hasattr(model, 'predict'):
         from fermi_nb.miun import predict_patches
-        prob = predict_patches(model, inputs, batch_size)
+        prob = predict_patches(model, inputs, batch_size, profile.localisation.tta_symmetries)
     else:
         prob = np.asarray(model(inputs), np.float32)
     P = geom.npix_of(None)

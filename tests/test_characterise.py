@@ -340,3 +340,18 @@ def test_platt_recovers_temperature_and_bias():
     z = rng.normal(0, 3, 20000); y = (rng.uniform(size=z.size) < _sigmoid(z / 2.0 + 1.2)).astype(float)
     t, b = fit_platt(z, y)
     assert abs(t - 2.0) < 0.2 and abs(b - 1.2) < 0.1
+
+
+def test_auc_standard_error():
+    from fermi_nb.characterise import auc_standard_error
+    from sklearn.metrics import roc_auc_score
+    # binormal sample with few negatives, as the fakes: DeLong's error against a bootstrap of both classes
+    rng = np.random.default_rng(1); pos, neg = rng.normal(1.5, 1, 2000), rng.normal(0, 1, 60)
+    y = np.r_[np.ones(2000), np.zeros(60)]
+    boot = [roc_auc_score(y, np.r_[rng.choice(pos, 2000), rng.choice(neg, 60)]) for _ in range(400)]
+    se = auc_standard_error(y, np.r_[pos, neg])
+    assert se == pytest.approx(np.std(boot), rel=0.15)
+    # the scarce class sets it: 16× the fakes, ~4× smaller
+    neg16 = rng.normal(0, 1, 960)
+    assert auc_standard_error(np.r_[np.ones(2000), np.zeros(960)], np.r_[pos, neg16]) < se / 2.5
+    assert np.isnan(auc_standard_error(np.array([1, 1, 0]), np.array([0.9, 0.8, 0.1])))

@@ -188,3 +188,23 @@ def test_patch_store_source(tmp_path):
 def test_cli_rejects_unknown_loss():
     with pytest.raises(SystemExit):
         train_cli(['--out', 'x', '--loss', 'nope'])
+
+
+def test_predict_patches_test_time_augmentation():
+    "Averaging over all 8 symmetries makes the detector exactly equivariant: a rotated/flipped patch gives the rotated/flipped map."
+    from fermi_nb.miun import predict_patches
+    import keras
+    p = load_profile("quick"); keras.utils.set_random_seed(3); model = build_miun(p)
+    rng = np.random.default_rng(0)
+    x = [rng.poisson(2.0, (3, n, n)).astype(np.float32) for n in p.patches.npix]
+    one = predict_patches(model, x)
+    assert one.shape == (3, p.patches.npix[-1], p.patches.npix[-1])
+    avg = predict_patches(model, x, n_symmetries=8)
+    manual = np.mean([np.rot90(np.flip(predict_patches(model, [dihedral(a, c) for a in x]), -1) if c >= 4
+                               else predict_patches(model, [dihedral(a, c) for a in x]), -(c % 4), axes=(-2, -1)) for c in range(8)], 0)
+    assert np.allclose(avg, manual, atol=1e-6) and not np.allclose(avg, one, atol=1e-4)   # an untrained net is not equivariant by itself
+    for c in (1, 5, 6):
+        assert np.allclose(predict_patches(model, [dihedral(a, c) for a in x], n_symmetries=8), dihedral(avg, c), atol=1e-5)
+    assert np.allclose(predict_patches(model, x, n_symmetries=1), one)
+    with pytest.raises(ValueError, match='n_symmetries'): predict_patches(model, x, n_symmetries=9)
+    with pytest.raises(ProfileError, match='tta_symmetries'): load_profile('quick', {'localisation.tta_symmetries': 0})
