@@ -7,7 +7,8 @@ rotations/reflections of every patch (`predict_patches(n_symmetries=8)`), and lo
 
 * on the simulated sky (true sources as the reference, 0.5° rule): completeness per |b| band and Flux1000, the
   matched fraction and the **chance-corrected purity** (matched − chance) / (1 − chance), chance = the matched
-  fraction of the detections moved by 1°, 1° and 2° in longitude: the selection criterion — the profile takes the
+  fraction of the detections moved 1° along random position angles (`fermi_nb.evaluation.shift_positions`, three
+  draws, as the evaluation's chance purity): the selection criterion — the profile takes the
   lowest threshold keeping it ≥ MIN_SIM_PURITY in both bands;
 * on the real map, the cross-match with 4FGL-DR2 (reported, not used for the choice).
 
@@ -20,14 +21,13 @@ from fermi_nb.config import load_profile, atomic_write_text
 from fermi_nb.patching import PatchGeometry
 from fermi_nb.localisation import localise
 from fermi_nb.catalog import load_4fgl, crossmatch_report, report_headline
-from fermi_nb.realsky import GOALS_DL, goal_check, real_counts_maps
+from fermi_nb.realsky import GOALS_DL, goal_check, real_counts_maps, simulated_test_counts
 from fermi_nb.miun import load_miun, predict_patches
-from fermi_nb.sky import Sky
-from fermi_nb.population import band_photon_flux
+from fermi_nb.evaluation import shift_positions
 
 THRESHOLDS = (0.5, 0.4, 0.3, 0.2, 0.1)
 MIN_SIM_PURITY = 0.95
-CHANCE_SHIFTS_DEG = (1.0, -1.0, 2.0)
+CHANCE_SHIFT_DEG, CHANCE_DRAWS = 1.0, 3   # as fermi_nb.evaluation.chance_purity
 
 
 def headline(det, ref, rd):
@@ -36,11 +36,11 @@ def headline(det, ref, rd):
 
 
 def chance_corrected(det, ref, rd, h):
-    "(matched − chance) / (1 − chance) per band; chance from detections moved along longitude."
-    ch = []
-    for sh in CHANCE_SHIFTS_DEG:
-        moved = det.assign(glon_deg=(det.glon_deg + sh / np.cos(np.radians(det.glat_deg.clip(-85, 85)))) % 360)
-        hh = headline(moved, ref, rd); ch.append([hh['highb_matched'], hh['lowb_matched']])
+    "(matched − chance) / (1 − chance) per band; chance from the detections moved CHANCE_SHIFT_DEG along random position angles."
+    ch, rng = [], np.random.default_rng(0)
+    for _ in range(CHANCE_DRAWS):
+        l2, b2 = shift_positions(det.glon_deg, det.glat_deg, CHANCE_SHIFT_DEG, rng)
+        hh = headline(det.assign(glon_deg=l2, glat_deg=b2), ref, rd); ch.append([hh['highb_matched'], hh['lowb_matched']])
     ch = np.mean(ch, 0)
     return {f'{band}_purity_chance_corrected': round(float((h[f'{band}_matched'] - c) / (1 - c)), 4)
             for band, c in zip(('highb', 'lowb'), ch)}
@@ -50,10 +50,10 @@ def main(run_dir, out):
     run_dir = Path(run_dir); t0 = time.time()
     p = load_profile(str(run_dir / 'profile.yaml')); rd = p.real_data; geom = PatchGeometry.build(p)
     model = load_miun(run_dir / 'miun' / 'model.keras')
-    sim = Sky.load(sorted((run_dir / 'simulate' / 'test').glob('sky_*'))[0])
-    truth = sim.sources.assign(Flux1000=band_photon_flux(sim.sources, 1.0, 100.0))
-    maps = {'sim': [np.random.default_rng(0).poisson(sim.counts(k)).astype(float) for k in range(p.n_bins)],
-            'real': real_counts_maps(p)}
+    sim_test = simulated_test_counts(run_dir, p, seed=0)
+    if sim_test is None: raise FileNotFoundError(f"run '{run_dir}' has no simulated test sky (simulate/test/sky_*)")
+    sim, truth, sim_counts = sim_test
+    maps = {'sim': sim_counts, 'real': real_counts_maps(p)}
     fgl = load_4fgl(profile=p); rows = []
     for n_sym in (1, 8):
         prob = {k: predict_patches(model, geom.cut([np.asarray(m, np.float32) for m in v]), 64, n_sym) for k, v in maps.items()}

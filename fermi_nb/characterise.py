@@ -623,10 +623,11 @@ def train_characterisation(profile: Profile,          # analysis profile
     # σ scales from the same validation matches the regressions learn from (real_va: above the label floor); the flux
     # scale from the detectable ones (expected TS ≥ detectable_ts) when there are enough ('σ calibration' above)
     rv = np.isin(va, real_va)
-    rv_flux = rv & (arrays['expected_ts'][va] >= detectable_ts)
-    if rv_flux.sum() < 20: rv_flux = rv
+    detectable = rv & (arrays['expected_ts'][va] >= detectable_ts)
+    enough = detectable.sum() >= 20
+    rv_flux = detectable if enough else rv
     cal['flux_sigma_scale'] = sigma_scale_1d(pv['flux_mu'][rv_flux] - arrays['y_logs1'][va][rv_flux], pv['flux_sig_raw'][rv_flux])
-    cal['flux_sigma_min_expected_ts'] = float(detectable_ts) if rv_flux is not rv else float(c.label_min_expected_ts)
+    cal['flux_sigma_min_expected_ts'] = float(detectable_ts if enough else c.label_min_expected_ts)
     d_val = np.hypot(*(pv['offset_deg'][rv] - off[va][rv] * profile.patch_pixel_deg.min()).T)
     cal['loc_sigma_scale'] = float(np.quantile(d_val / pv['r68_raw_deg'][rv], 0.68))
     # offsets have heavier tails than a 2-D Gaussian: r95 gets its own validation scale on top of the r68 one

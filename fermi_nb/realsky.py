@@ -20,8 +20,8 @@ from .catalog import (write_catalog, read_catalog, load_4fgl, crossmatch, crossm
 # %% auto #0
 __all__ = ['GOALS_DL', 'CLASSICAL_ISSUE', 'HEADLINE_COLUMNS', 'real_counts_maps', 'detect_sources', 'characterise_counts',
            'crossmatch_reports', 'headline_table', 'goal_check', 'plot_headlines', 'load_classical', 'build_real_sky',
-           'flux_vs_reference', 'localisation_ceiling', 'expected_ts_4fgl', 'limit_table', 'real_sky_summary',
-           'catalog_cli']
+           'flux_vs_reference', 'localisation_ceiling', 'expected_ts_4fgl', 'limit_table', 'simulated_test_counts',
+           'real_sky_summary', 'catalog_cli']
 
 # %% ../nbs/52_real_sky.ipynb #33ca68d1
 def real_counts_maps(profile: Profile,  # profile with real_data.counts_map (one energy bin, e.g. real573w)
@@ -278,6 +278,21 @@ def limit_table(ts_table: pd.DataFrame,  # expected_ts_4fgl output
                 row[f'{side}_comp_{f:.0e}'] = float(np.mean(ts[s] >= t)) if s.any() else float('nan')
         rows[f'expected TS ≥ {t:g} (ideal detector)'] = row
     return pd.DataFrame.from_dict(rows, orient='index')
+
+# %% ../nbs/52_real_sky.ipynb #sim-test-counts
+def simulated_test_counts(run_dir,           # run directory with simulate/test/sky_*
+                          profile: Profile,  # the run's profile (energy bins)
+                          seed: int,         # seed of the Poisson draw (the same for every bin)
+                         ) -> tuple:         # (Sky, true sources with Flux1000, per-bin HEALPix counts), or None without a test sky
+    "The run's first simulated test sky Poisson-sampled on the HEALPix pixels — the way the real map is — with its truth."
+    from fermi_nb.sky import Sky
+    from fermi_nb.population import band_photon_flux
+    sky_dirs = sorted((Path(run_dir) / 'simulate' / 'test').glob('sky_*'))
+    if not sky_dirs: return None
+    sim = Sky.load(sky_dirs[0])
+    truth = sim.sources.assign(Flux1000=band_photon_flux(sim.sources, 1.0, 100.0))
+    return sim, truth, [np.random.default_rng(seed).poisson(sim.counts(k)).astype(float) for k in range(profile.n_bins)]
+
 
 # %% ../nbs/52_real_sky.ipynb #693c7d31
 def real_sky_summary(run_dir) -> str:
