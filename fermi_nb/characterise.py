@@ -17,14 +17,14 @@ from .source_images import (FAKE, CountsMaps, DetectorPatches, patch_images, pat
 
 # %% auto #0
 __all__ = ['N_BASE_SCALARS', 'DETECTABLE_TS', 'IMAGE_VERSION', 'GROUPS', 'TRUTH_COLUMNS', 'class_names', 'prepare_arrays',
-           'n_scalars', 'detector_features', 'variability_index', 'aperture_photometry', 'model_inputs', 'gaussian_nll',
-           'build_network', 'fit_network', 'build_realfake', 'fit_logistic', 'fit_temperature', 'fit_platt',
-           'youden_threshold', 'purity_threshold', 'reliability', 'auc_standard_error', 'sigma_scale_1d', 'r_quantile',
-           'CharacterisationModels', 'check_profile_compatible', 'save_characterisation', 'load_characterisation',
-           'combine_classes', 'class_decision', 'group_decision', 'fit_class_threshold', 'fit_galactic_offset',
-           'predict_arrays', 'characterise', 'train_classifier', 'dihedral', 'train_group_head',
-           'train_characterisation', 'group_probabilities', 'evaluate_characterisation', 'evaluate_characterised',
-           'decision_variants']
+           'n_scalars', 'detector_features', 'variability_index', 'aperture_photometry', 'source_features',
+           'model_inputs', 'gaussian_nll', 'build_network', 'fit_network', 'build_realfake', 'fit_logistic',
+           'fit_temperature', 'fit_platt', 'youden_threshold', 'purity_threshold', 'reliability', 'auc_standard_error',
+           'sigma_scale_1d', 'r_quantile', 'CharacterisationModels', 'check_profile_compatible',
+           'save_characterisation', 'load_characterisation', 'combine_classes', 'class_decision', 'group_decision',
+           'fit_class_threshold', 'fit_galactic_offset', 'predict_arrays', 'characterise', 'train_classifier',
+           'dihedral', 'build_group_head', 'train_group_head', 'real_group_probabilities', 'train_characterisation',
+           'group_probabilities', 'evaluate_characterisation', 'evaluate_characterised', 'decision_variants']
 
 # %% ../nbs/41_characterise.ipynb #5b7643ad
 def _keras():
@@ -120,13 +120,33 @@ def aperture_photometry(images: np.ndarray,  # (n, S, S, n_bins + n_years) count
     core = c[:, lo:lo + 3, lo:lo + 3].sum((1, 2))
     return np.log1p(np.concatenate([core, c.sum((1, 2)) - core], 1)).astype(np.float32)
 
+def source_features(images: np.ndarray,    # (n, S, S, n_bins + n_years) counts
+                    latitude: np.ndarray,  # (n,) [deg]
+                    n_bins: int,           # energy channels before the yearly ones
+                    detector: np.ndarray = None, # (n, 3) detector_features; None → zeros
+                   ) -> np.ndarray:        # (n, 3 n_bins + 7) float32
+    """What an astronomer would tabulate for each source: sin b, |sin b|, the variability index; per energy bin the
+    log10 of the background-subtracted counts in the central 3×3 px (the spectrum), the differences between adjacent
+    bins (hardness ratios), the log10 background expected in the same 3×3 px from the rest of the image; the relative
+    spread and maximum of the background-subtracted yearly counts (the light curve); the detector features."""
+    c = np.asarray(images, float); S = c.shape[1]; lo = max(S // 2 - 1, 0)
+    core = c[:, lo:lo + 3, lo:lo + 3].sum((1, 2)); n_core = 9 if S >= 3 else S * S
+    bkg = (c.sum((1, 2)) - core) / max(S * S - n_core, 1) * n_core
+    net = np.maximum(core - bkg, 0.5)                       # at least half a count: the logarithm of a non-detection stays finite
+    spec = np.log10(net[:, :n_bins]); years = net[:, n_bins:]
+    rel = years / np.maximum(years.mean(1, keepdims=True), 1e-3)
+    sb = np.sin(np.radians(np.asarray(latitude, float)))
+    detector = np.zeros((len(c), 3)) if detector is None else np.asarray(detector, float)
+    return np.column_stack([sb, np.abs(sb), variability_index(images, n_bins), spec, np.diff(spec, axis=1),
+                            np.log10(np.maximum(bkg[:, :n_bins], 0.1)), rel.std(1), rel.max(1), detector]).astype(np.float32)
+
 def model_inputs(images: np.ndarray,     # (n, S, S, n_bins + n_years) counts
                  latitude: np.ndarray,   # (n,) [deg]
                  subpix: np.ndarray,     # (n, 2 × patch grids) sub-pixel phases (patch_images)
                  n_bins: int,            # number of energy channels (the rest are yearly)
                  detector: np.ndarray = None, # (n, 3) detector_features; None → zeros
-                ) -> dict:               # Keras inputs {'image', 'scalars', 'photometry'}
-    "The single normalisation of the networks' inputs: log(1 + counts); sin b, |sin b|, variability index, detector features, sub-pixel phases."
+                ) -> dict:               # Keras inputs {'image', 'scalars', 'photometry', 'features'}
+    "The single normalisation of the networks' inputs: log(1 + counts); sin b, |sin b|, variability index, detector features, sub-pixel phases; aperture photometry; source features."
     images = np.asarray(images, np.float32)
     if images.ndim != 4 or images.shape[-1] <= n_bins:
         raise ValueError(f"model_inputs: images must be (n, S, S, n_bins + n_years) with n_bins={n_bins}, got {images.shape}")
@@ -135,7 +155,7 @@ def model_inputs(images: np.ndarray,     # (n, S, S, n_bins + n_years) counts
     scalars = np.concatenate([np.stack([sb, np.abs(sb)], 1), variability_index(images, n_bins)[:, None], detector,
                               np.asarray(subpix, np.float32)], 1)
     return {'image': np.log1p(np.maximum(images, 0)), 'scalars': scalars.astype(np.float32),
-            'photometry': aperture_photometry(images, n_bins)}
+            'photometry': aperture_photometry(images, n_bins), 'features': source_features(images, latitude, n_bins, detector)}
 
 def _take(inputs, idx): return {k: v[idx] for k, v in inputs.items()}
 
@@ -327,7 +347,7 @@ class CharacterisationModels:
     profile_yaml: str = ''      # profile the models were trained with
     group: object = None        # three-group network extragalactic / Galactic / FAKE (logits)
 
-IMAGE_VERSION = 3   # 1: HEALPix-interpolated images, tangent-plane offsets; 2: patch cut-outs of the detector's counts, patch-frame offsets; 3: + aperture photometry input (logistic real/fake)
+IMAGE_VERSION = 4   # 1: HEALPix-interpolated images, tangent-plane offsets; 2: patch cut-outs of the detector's counts, patch-frame offsets; 3: + aperture photometry input (logistic real/fake); 4: + source features (group head)
 
 _IMAGE_KEYS = ('energy_bins_gev', 'nside', 'n_years', ('patches', 'npix'), ('patches', 'size_deg'),
                ('characterisation', 'image_px'), ('characterisation', 'yearly_min_energy_gev'), ('population', 'classes'))
@@ -451,7 +471,7 @@ def predict_arrays(models: CharacterisationModels,  # trained set
     p_class_net = _softmax(_predict(models.classifier, xl) / cal['t_class'])
     p_class = combine_classes(p_class_net, p_real, cal['classes'])
     groups = cal.get('groups') or group_probabilities(p_class, cal['classes'])[1]
-    if models.group is not None: p_group = combine_classes(_softmax(_predict(models.group, xl) / cal['t_group']), p_real, groups)
+    if models.group is not None: p_group = real_group_probabilities(_predict(models.group, x), cal['t_group'], p_real)
     else: p_group = group_probabilities(p_class, cal['classes'])[0]
     t_cls = cal.get('threshold_class', cal['threshold_real'])
     loc = _predict(models.location, x).transpose(1, 0, 2)             # (M, n, 4)
@@ -536,14 +556,47 @@ def dihedral(x: dict, y: np.ndarray) -> tuple[dict, np.ndarray]:
     ims += [np.flip(a, 2) for a in ims]
     return {'image': np.concatenate(ims), **{k: np.concatenate([v] * 8) for k, v in x.items() if k != 'image'}}, np.concatenate([y] * 8)
 
-def train_group_head(profile: Profile, x_tr: dict, g_tr, x_va: dict, g_va,  # inputs and group indices (train, validation)
-                     n_groups: int, seed: int = 0):                       # number of groups; seed
-    "Softmax over the groups (logits), balanced group weights, all 8 rotations/reflections of the training images."
-    keras = _keras()
-    x_tr, g_tr = dihedral(_latitude_only(x_tr), np.asarray(g_tr))
-    _seed(seed); net = _build(profile, x_tr['image'].shape[-1], n_groups, 'group')
-    return fit_network(net, keras.losses.SparseCategoricalCrossentropy(from_logits=True), x_tr, g_tr, _latitude_only(x_va),
-                       np.asarray(g_va), profile, seed, _balanced_weights(g_tr, n_groups))
+def build_group_head(n_features: int,   # source_features columns
+                     n_out: int,        # real groups (extragalactic, Galactic)
+                     hidden: int = 32,  # units of the hidden layer
+                     name: str = 'group'):
+    "Small MLP on the standardised source features: Normalization → Dense(hidden, relu) → Dense(n_out) logits."
+    keras = _keras(); L = keras.layers
+    f = keras.Input((n_features,), name='features')
+    x = L.Dense(hidden, activation='relu', name='hidden')(L.Normalization(name='standardise')(f))
+    return keras.Model({'features': f}, L.Dense(n_out, name='logits')(x), name=name)
+
+def train_group_head(x_tr: dict,          # training inputs ('features')
+                     g_tr,                 # (n,) group indices, FAKE last
+                     n_groups: int,        # number of groups (FAKE last)
+                     seed: int = 0,        # seed of scikit-learn's initialisation and early-stopping split
+                     hidden: int = 32,     # units of the hidden layer
+                    ):
+    """Extragalactic vs Galactic from the source features of the real detections (FAKE is p_real's question):
+    scikit-learn's MLP (balanced group weights, early stopping on 10 % of the training set), written into the Keras head."""
+    from sklearn.neural_network import MLPClassifier
+    g_tr = np.asarray(g_tr); real = g_tr != n_groups - 1; n_out = n_groups - 1
+    net = build_group_head(x_tr['features'].shape[1], n_out, hidden)
+    norm = net.get_layer('standardise'); f = np.asarray(x_tr['features'][real], np.float32); norm.adapt(f); y = g_tr[real]
+    present = np.unique(y)
+    if len(present) < 2: return net   # one real group (a profile without Galactic classes): the head's share is all of p_real
+    w = _balanced_weights(y, n_out); sw = np.array([w[i] for i in y])
+    mlp = MLPClassifier((hidden,), alpha=1e-3, early_stopping=True, random_state=seed, max_iter=500).fit(np.asarray(norm(f)), y, sample_weight=sw)
+    net.get_layer('hidden').set_weights([mlp.coefs_[0].astype(np.float32), mlp.intercepts_[0].astype(np.float32)])
+    W, b = np.zeros((hidden, n_out), np.float32), np.zeros(n_out, np.float32)
+    if len(present) == 2: W[:, present[1]], b[present[1]] = mlp.coefs_[1][:, 0], mlp.intercepts_[1][0]   # softmax([0, z]) = sigmoid(z)
+    else: W[:, present], b[present] = mlp.coefs_[1], mlp.intercepts_[1]
+    if len(present) < n_out: b[np.setdiff1d(np.arange(n_out), present)] = -30.   # a group absent from training is never predicted
+    net.get_layer('logits').set_weights([W, b])
+    return net
+
+def real_group_probabilities(group_logits: np.ndarray,  # (n, G-1) group head logits over the real groups
+                             t_group: float,            # temperature (validation)
+                             p_real: np.ndarray,        # (n,) calibrated p_real
+                            ) -> np.ndarray:            # (n, G) group probabilities, FAKE last = 1 − p_real
+    "Group probabilities that agree with p_real: the real groups share p_real in the head's proportions."
+    q = _softmax(np.asarray(group_logits, float) / t_group)
+    return np.concatenate([p_real[:, None] * q, (1 - p_real)[:, None]], 1)
 
 def train_characterisation(profile: Profile,          # analysis profile
                            training_detections: list, # labelled detection tables, one per sky
@@ -593,7 +646,7 @@ def train_characterisation(profile: Profile,          # analysis profile
     # class
     classifier = train_classifier(profile, _take(x, tr), y[tr], _take(x, va), y[va], len(classes), seed + 13)
     groups = list(dict.fromkeys(GROUPS[c] for c in classes)); to_g = np.array([groups.index(GROUPS[c]) for c in classes])
-    group = train_group_head(profile, _take(x, tr), to_g[y[tr]], _take(x, va), to_g[y[va]], len(groups), seed + 17)
+    group = train_group_head(_take(x, tr), to_g[y[tr]], len(groups), seed + 17)
     # location ensemble
     off = arrays['y_offset_px']
     _seed(seed + 3)
@@ -608,7 +661,8 @@ def train_characterisation(profile: Profile,          # analysis profile
     xv = _take(x, va)
     cal['t_realfake'], cal['b_realfake'] = fit_platt(_predict(realfake, _latitude_only(xv))[:, 0], yr[va])
     cal['t_class'] = fit_temperature(_predict(classifier, _latitude_only(xv)), y[va])
-    cal['t_group'] = fit_temperature(_predict(group, _latitude_only(xv)), to_g[y[va]])
+    gv = to_g[y[va]]; rg = gv != groups.index(FAKE)
+    cal['t_group'] = fit_temperature(_predict(group, _take(xv, rg)), gv[rg])
     pv = predict_arrays(models, xv, profile)
     cal['threshold_youden'] = youden_threshold(pv['p_real'], yr[va])
     keys = arrays['source_key'][va]

@@ -206,6 +206,26 @@ def test_group_decision_and_threshold():
     assert 0.35 <= t <= 0.5 and (group_decision(pg, p_real, t, groups) == y).mean() > 0.99   # to the 0.5 % quantile grid
 
 
+def test_group_head_on_source_features():
+    "The feature MLP learns a group that the spectrum decides (hard vs soft), and its probabilities agree with p_real."
+    from fermi_nb.characterise import train_group_head, real_group_probabilities, _predict
+    rng = np.random.default_rng(5); n, nf = 1200, 16
+    g = rng.integers(0, 3, n)                                     # 0 extragalactic, 1 Galactic, 2 FAKE (ignored by the head)
+    feats = rng.normal(0, 1, (n, nf)).astype(np.float32)
+    feats[:, 5] += np.where(g == 1, 1.5, -1.5)                    # one 'hardness ratio' carries the group
+    x = {'features': feats}; tr, va = np.arange(800), np.arange(800, n)
+    net = train_group_head({'features': feats[tr]}, g[tr], 3, seed=0)
+    logits = _predict(net, {'features': feats[va]})
+    assert logits.shape == (len(va), 2)                           # real groups only
+    real = g[va] < 2
+    acc = (logits[real].argmax(1) == g[va][real]).mean()
+    assert acc > 0.85, acc                                        # chance 0.5; Bayes accuracy of this toy Φ(1.5) = 0.93
+    p_real = rng.uniform(0, 1, len(va))
+    pg = real_group_probabilities(logits, 1.0, p_real)
+    assert np.allclose(pg.sum(1), 1) and np.allclose(pg[:, 2], 1 - p_real)
+    assert (pg[:, :2].argmax(1) == logits.argmax(1)).all()
+
+
 def test_temperature_and_threshold():
     rng = np.random.default_rng(3)
     z = rng.normal(0, 3, 20000); y = (rng.uniform(size=z.size) < _sigmoid(z / 2.5)).astype(float)
