@@ -22,9 +22,10 @@ __all__ = ['N_BASE_SCALARS', 'DETECTABLE_TS', 'IMAGE_VERSION', 'GROUPS', 'TRUTH_
            'fit_temperature', 'fit_platt', 'youden_threshold', 'purity_threshold', 'reliability', 'auc_standard_error',
            'sigma_scale_1d', 'r_quantile', 'CharacterisationModels', 'check_profile_compatible',
            'save_characterisation', 'load_characterisation', 'combine_classes', 'class_decision', 'group_decision',
-           'fit_class_threshold', 'fit_galactic_offset', 'predict_arrays', 'characterise', 'train_classifier',
-           'dihedral', 'build_group_head', 'train_group_head', 'real_group_probabilities', 'train_characterisation',
-           'group_probabilities', 'evaluate_characterisation', 'evaluate_characterised', 'decision_variants']
+           'class_within_group', 'fit_class_threshold', 'fit_galactic_offset', 'predict_arrays', 'characterise',
+           'train_classifier', 'dihedral', 'build_group_head', 'train_group_head', 'real_group_probabilities',
+           'train_characterisation', 'group_probabilities', 'evaluate_characterisation', 'evaluate_characterised',
+           'decision_variants']
 
 # %% ../nbs/41_characterise.ipynb #5b7643ad
 def _keras():
@@ -434,6 +435,15 @@ def group_decision(p_group: np.ndarray,   # (n, G) group probabilities agreeing 
     fake = groups.index(FAKE); score = np.array(p_group, float, copy=True); score[:, fake] = -np.inf
     return np.where(p_real >= threshold, score.argmax(1), fake)
 
+def class_within_group(p_class: np.ndarray,     # (n, K) combine_classes output (FAKE last)
+                       group_pred: np.ndarray,  # (n,) predicted group indices (group_decision)
+                       classes: list,           # class names (FAKE last)
+                       groups: list,            # group names (FAKE last)
+                      ) -> np.ndarray:          # (n,) predicted class index
+    "The most probable class of the predicted group (FAKE when the group is FAKE): the class and group calls agree."
+    member = np.array([[GROUPS[c] == g for c in classes] for g in groups])   # (G, K)
+    return np.where(member[np.asarray(group_pred, int)], p_class, -np.inf).argmax(1)
+
 def fit_class_threshold(p_real: np.ndarray,   # (n,) calibrated p_real on validation
                         p_group: np.ndarray,  # (n, G) group probabilities on validation (FAKE last)
                         y_group: np.ndarray,  # (n,) true group indices
@@ -473,7 +483,7 @@ def predict_arrays(models: CharacterisationModels,  # trained set
     groups = cal.get('groups') or group_probabilities(p_class, cal['classes'])[1]
     if models.group is not None: p_group = real_group_probabilities(_predict(models.group, x), cal['t_group'], p_real)
     else: p_group = group_probabilities(p_class, cal['classes'])[0]
-    t_cls = cal.get('threshold_class', cal['threshold_real'])
+    t_cls = cal.get('threshold_class', cal['threshold_real']); group_pred = group_decision(p_group, p_real, t_cls, groups)
     loc = _predict(models.location, x).transpose(1, 0, 2)             # (M, n, 4)
     pix = profile.patch_pixel_deg.min()
     lmu = loc[..., :2] * pix; lsig = np.exp(np.clip(loc[..., 2:], -6, 4)) * pix
@@ -481,8 +491,9 @@ def predict_arrays(models: CharacterisationModels,  # trained set
     circ = np.sqrt((off_sig ** 2).mean(1)) * cal['loc_sigma_scale']
     return dict(flux_mu=flux_mu, flux_sig_raw=flux_sig_raw, flux_sig=flux_sig_raw * cal['flux_sigma_scale'],
                 p_real=p_real, p_class=p_class, p_class_net=p_class_net, p_group=p_group,
-                class_pred=class_decision(p_class, p_real, t_cls, cal['classes'], cal.get('galactic_log_offset', 0.0)),
-                group_pred=group_decision(p_group, p_real, t_cls, groups),
+                class_pred=(class_within_group(p_class, group_pred, cal['classes'], groups) if models.group is not None
+                            else class_decision(p_class, p_real, t_cls, cal['classes'], cal.get('galactic_log_offset', 0.0))),
+                group_pred=group_pred,
                 offset_deg=off_mu, offset_sig_deg=off_sig,
                 r68_raw_deg=r_quantile(np.sqrt((off_sig ** 2).mean(1)), 0.68),
                 r68_deg=r_quantile(circ, 0.68),

@@ -226,6 +226,19 @@ def test_group_head_on_source_features():
     assert (pg[:, :2].argmax(1) == logits.argmax(1)).all()
 
 
+def test_class_within_group():
+    "The class call is the most probable class of the called group, so class and group never disagree."
+    from fermi_nb.characterise import class_within_group, GROUPS
+    classes = ['BLL', 'FSRQ', 'PSR', 'PWN+SNR', FAKE]; groups = ['extragalactic', 'Galactic', FAKE]
+    p = np.array([[0.40, 0.10, 0.30, 0.15, 0.05],    # BLL most probable overall ...
+                  [0.40, 0.10, 0.30, 0.15, 0.05],
+                  [0.40, 0.10, 0.30, 0.15, 0.05],
+                  [0.05, 0.50, 0.05, 0.30, 0.10]])
+    got = class_within_group(p, np.array([0, 1, 2, 1]), classes, groups)
+    assert got.tolist() == [0, 2, 4, 3]              # ... but PSR when the group is Galactic, FAKE when FAKE
+    assert all(GROUPS[classes[c]] == groups[g] for c, g in zip(got, [0, 1, 2, 1]))
+
+
 def test_temperature_and_threshold():
     rng = np.random.default_rng(3)
     z = rng.normal(0, 3, 20000); y = (rng.uniform(size=z.size) < _sigmoid(z / 2.5)).astype(float)

@@ -1,0 +1,57 @@
+"""An ensemble of real573w detectors (issue 8): the probability maps of several trained MIUNs averaged.
+
+Two runs of the same profile that differ only in `training.seed` reach different real-plane completeness (±0.02,
+52_real_sky). This bench measures whether averaging their test-time-augmented probability maps (8 rotations /
+reflections each) narrows that, with the operating-point rule of `real573w_operating_point.py` (lowest threshold of
+0.5 … 0.1 keeping the chance-corrected purity ≥ 0.95 in both |b| bands on a simulated test sky — here the test sky
+of the first run, which none of the runs trained on). Rows: each run's detector alone and the average, per
+threshold, on the simulated sky and on the real map (reported, not used for the choice).
+
+Usage: FERMI_NB_DATA=... python bench/real573w_detector_ensemble.py OUT_JSON RUN_DIR RUN_DIR [RUN_DIR ...]
+"""
+import json, sys, time
+from pathlib import Path
+import numpy as np
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from real573w_operating_point import THRESHOLDS, MIN_SIM_PURITY, headline, chance_corrected   # noqa: E402
+from fermi_nb.config import load_profile, atomic_write_text   # noqa: E402
+from fermi_nb.patching import PatchGeometry   # noqa: E402
+from fermi_nb.localisation import localise   # noqa: E402
+from fermi_nb.catalog import load_4fgl   # noqa: E402
+from fermi_nb.realsky import GOALS_DL, goal_check, real_counts_maps, simulated_test_counts   # noqa: E402
+from fermi_nb.miun import load_miun, predict_patches   # noqa: E402
+
+
+def main(out, run_dirs):
+    run_dirs = [Path(r) for r in run_dirs]; t0 = time.time()
+    p = load_profile(str(run_dirs[0] / 'profile.yaml')); rd = p.real_data; geom = PatchGeometry.build(p)
+    sim, truth, sim_counts = simulated_test_counts(run_dirs[0], p, seed=0)
+    patches = {k: geom.cut([np.asarray(m, np.float32) for m in v]) for k, v in {'sim': sim_counts, 'real': real_counts_maps(p)}.items()}
+    probs = {}
+    for r in run_dirs:
+        model = load_miun(r / 'miun' / 'model.keras')
+        probs[r.name] = {k: predict_patches(model, v, 64, 8) for k, v in patches.items()}
+        print(f'{r.name}: predicted ({time.time() - t0:.0f} s)', flush=True)
+    probs['mean of ' + '+'.join(r.name for r in run_dirs)] = {k: np.mean([probs[r.name][k] for r in run_dirs], 0) for k in patches}
+    fgl = load_4fgl(profile=p); rows, chosen = [], {}
+    for name, prob in probs.items():
+        for pt in THRESHOLDS:
+            pp = load_profile(str(run_dirs[0] / 'profile.yaml'), {'localisation.prob_threshold': pt, 'localisation.threshold_start': 4.0})
+            det = {k: localise(v, geom, pp, patch_ids=np.arange(geom.n_patches)) for k, v in prob.items()}
+            hs, hr = headline(det['sim'], truth, rd), headline(det['real'], fgl, rd)
+            row = {'detector': name, 'prob_threshold': pt,
+                   'sim': {'n_det': len(det['sim']), **{k: round(hs[k], 4) for k in GOALS_DL}, **chance_corrected(det['sim'], truth, rd, hs)},
+                   'real': {'n_det': len(det['real']), **{k: round(hr[k], 4) for k in GOALS_DL}, 'goals_met': int(goal_check(hr)['met'].sum())}}
+            print(row, flush=True); rows.append(row)
+        ok = [r['prob_threshold'] for r in rows if r['detector'] == name and
+              min(r['sim']['highb_purity_chance_corrected'], r['sim']['lowb_purity_chance_corrected']) >= MIN_SIM_PURITY]
+        chosen[name] = min(ok) if ok else None
+    res = {'runs': [str(r) for r in run_dirs], 'sim_sky_seed': int(sim.seed), 'tta_symmetries': 8,
+           'criterion': f'lowest prob_threshold of {list(THRESHOLDS)} with chance-corrected purity >= {MIN_SIM_PURITY} in both |b| bands',
+           'chosen': chosen, 'rows': rows, 'seconds': round(time.time() - t0, 1)}
+    atomic_write_text(out, json.dumps(res, indent=1))
+    print('chosen prob_threshold:', chosen)
+
+
+if __name__ == '__main__':
+    main(sys.argv[1], sys.argv[2:])
