@@ -13,12 +13,11 @@ import json, sys, time
 from pathlib import Path
 import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from real573w_operating_point import THRESHOLDS, MIN_SIM_PURITY, headline, chance_corrected   # noqa: E402
+from real573w_operating_point import THRESHOLDS, MIN_SIM_PURITY, threshold_row, lowest_passing   # noqa: E402
 from fermi_nb.config import load_profile, atomic_write_text   # noqa: E402
 from fermi_nb.patching import PatchGeometry   # noqa: E402
-from fermi_nb.localisation import localise   # noqa: E402
 from fermi_nb.catalog import load_4fgl   # noqa: E402
-from fermi_nb.realsky import GOALS_DL, goal_check, real_counts_maps, simulated_test_counts   # noqa: E402
+from fermi_nb.realsky import real_counts_maps, simulated_test_counts   # noqa: E402
 from fermi_nb.miun import load_miun, predict_patches   # noqa: E402
 
 
@@ -36,16 +35,9 @@ def main(out, run_dirs):
     fgl = load_4fgl(profile=p); rows, chosen = [], {}
     for name, prob in probs.items():
         for pt in THRESHOLDS:
-            pp = load_profile(str(run_dirs[0] / 'profile.yaml'), {'localisation.prob_threshold': pt, 'localisation.threshold_start': 4.0})
-            det = {k: localise(v, geom, pp, patch_ids=np.arange(geom.n_patches)) for k, v in prob.items()}
-            hs, hr = headline(det['sim'], truth, rd), headline(det['real'], fgl, rd)
-            row = {'detector': name, 'prob_threshold': pt,
-                   'sim': {'n_det': len(det['sim']), **{k: round(hs[k], 4) for k in GOALS_DL}, **chance_corrected(det['sim'], truth, rd, hs)},
-                   'real': {'n_det': len(det['real']), **{k: round(hr[k], 4) for k in GOALS_DL}, 'goals_met': int(goal_check(hr)['met'].sum())}}
+            row = {'detector': name, **threshold_row(prob, geom, run_dirs[0] / 'profile.yaml', pt, truth, fgl, rd)}
             print(row, flush=True); rows.append(row)
-        ok = [r['prob_threshold'] for r in rows if r['detector'] == name and
-              min(r['sim']['highb_purity_chance_corrected'], r['sim']['lowb_purity_chance_corrected']) >= MIN_SIM_PURITY]
-        chosen[name] = min(ok) if ok else None
+        chosen[name] = lowest_passing([r for r in rows if r['detector'] == name])
     res = {'runs': [str(r) for r in run_dirs], 'sim_sky_seed': int(sim.seed), 'tta_symmetries': 8,
            'criterion': f'lowest prob_threshold of {list(THRESHOLDS)} with chance-corrected purity >= {MIN_SIM_PURITY} in both |b| bands',
            'chosen': chosen, 'rows': rows, 'seconds': round(time.time() - t0, 1)}

@@ -46,6 +46,23 @@ def chance_corrected(det, ref, rd, h):
             for band, c in zip(('highb', 'lowb'), ch)}
 
 
+def threshold_row(prob: dict, geom, profile_yaml, pt: float, truth, fgl, rd) -> dict:
+    "Localise the 'sim' and 'real' probability maps at prob_threshold pt (start 4) and score them: the row of the tables."
+    pp = load_profile(str(profile_yaml), {'localisation.prob_threshold': pt, 'localisation.threshold_start': 4.0})
+    det = {k: localise(v, geom, pp, patch_ids=np.arange(geom.n_patches)) for k, v in prob.items()}
+    hs, hr = headline(det['sim'], truth, rd), headline(det['real'], fgl, rd)
+    return {'prob_threshold': pt,
+            'sim': {'n_det': len(det['sim']), **{k: round(hs[k], 4) for k in GOALS_DL}, **chance_corrected(det['sim'], truth, rd, hs)},
+            'real': {'n_det': len(det['real']), **{k: round(hr[k], 4) for k in GOALS_DL}, 'goals_met': int(goal_check(hr)['met'].sum())}}
+
+
+def lowest_passing(rows: list):
+    "The rule: the lowest threshold whose simulated chance-corrected purity is >= MIN_SIM_PURITY in both bands (None if none)."
+    ok = [r['prob_threshold'] for r in rows
+          if min(r['sim']['highb_purity_chance_corrected'], r['sim']['lowb_purity_chance_corrected']) >= MIN_SIM_PURITY]
+    return min(ok) if ok else None
+
+
 def main(run_dir, out):
     run_dir = Path(run_dir); t0 = time.time()
     p = load_profile(str(run_dir / 'profile.yaml')); rd = p.real_data; geom = PatchGeometry.build(p)
@@ -58,18 +75,9 @@ def main(run_dir, out):
     for n_sym in (1, 8):
         prob = {k: predict_patches(model, geom.cut([np.asarray(m, np.float32) for m in v]), 64, n_sym) for k, v in maps.items()}
         for pt in THRESHOLDS:
-            pp = load_profile(str(run_dir / 'profile.yaml'), {'localisation.prob_threshold': pt, 'localisation.threshold_start': 4.0})
-            det = {k: localise(v, geom, pp, patch_ids=np.arange(geom.n_patches)) for k, v in prob.items()}
-            hs, hr = headline(det['sim'], truth, rd), headline(det['real'], fgl, rd)
-            row = {'tta_symmetries': n_sym, 'prob_threshold': pt,
-                   'sim': {'n_det': len(det['sim']), **{k: round(hs[k], 4) for k in GOALS_DL}, **chance_corrected(det['sim'], truth, rd, hs)},
-                   'real': {'n_det': len(det['real']), **{k: round(hr[k], 4) for k in GOALS_DL}, 'goals_met': int(goal_check(hr)['met'].sum())}}
+            row = {'tta_symmetries': n_sym, **threshold_row(prob, geom, run_dir / 'profile.yaml', pt, truth, fgl, rd)}
             print(row, flush=True); rows.append(row)
-    chosen = {}
-    for n_sym in (1, 8):
-        ok = [r['prob_threshold'] for r in rows if r['tta_symmetries'] == n_sym and
-              min(r['sim']['highb_purity_chance_corrected'], r['sim']['lowb_purity_chance_corrected']) >= MIN_SIM_PURITY]
-        chosen[str(n_sym)] = min(ok) if ok else None
+    chosen = {str(n): lowest_passing([r for r in rows if r['tta_symmetries'] == n]) for n in (1, 8)}
     res = {'run_dir': str(run_dir), 'sim_sky_seed': int(sim.seed), 'criterion': f'lowest prob_threshold of {list(THRESHOLDS)} with '
            f'chance-corrected purity >= {MIN_SIM_PURITY} in both |b| bands on the simulated test sky', 'chosen': chosen,
            'rows': rows, 'seconds': round(time.time() - t0, 1)}
