@@ -346,7 +346,7 @@ class CharacterisationModels:
     location: object            # location ensemble (Keras model, output (n, M, 4))
     calibration: dict           # standardisation, temperatures, threshold, σ scales, classes, metrics
     profile_yaml: str = ''      # profile the models were trained with
-    group: object = None        # three-group network extragalactic / Galactic / FAKE (logits)
+    group: object = None        # group head: logits over the real groups (extragalactic, Galactic) from the source features
 
 IMAGE_VERSION = 4   # 1: HEALPix-interpolated images, tangent-plane offsets; 2: patch cut-outs of the detector's counts, patch-frame offsets; 3: + aperture photometry input (logistic real/fake); 4: + source features (group head)
 
