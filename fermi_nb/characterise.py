@@ -17,10 +17,10 @@ from .source_images import (FAKE, CountsMaps, DetectorPatches, patch_images, pat
 
 # %% auto #0
 __all__ = ['N_BASE_SCALARS', 'DETECTABLE_TS', 'IMAGE_VERSION', 'GROUPS', 'TRUTH_COLUMNS', 'class_names', 'prepare_arrays',
-           'n_scalars', 'detector_features', 'variability_index', 'aperture_photometry', 'source_features',
-           'model_inputs', 'gaussian_nll', 'build_network', 'fit_network', 'build_realfake', 'fit_logistic',
-           'fit_temperature', 'fit_platt', 'youden_threshold', 'purity_threshold', 'reliability', 'auc_standard_error',
-           'sigma_scale_1d', 'r_quantile', 'CharacterisationModels', 'check_profile_compatible',
+           'n_scalars', 'detector_features', 'core_and_rest', 'variability_index', 'aperture_photometry',
+           'source_features', 'model_inputs', 'gaussian_nll', 'build_network', 'fit_network', 'build_realfake',
+           'fit_logistic', 'fit_temperature', 'fit_platt', 'youden_threshold', 'purity_threshold', 'reliability',
+           'auc_standard_error', 'sigma_scale_1d', 'r_quantile', 'CharacterisationModels', 'check_profile_compatible',
            'save_characterisation', 'load_characterisation', 'combine_classes', 'class_decision', 'group_decision',
            'class_within_group', 'fit_class_threshold', 'fit_galactic_offset', 'predict_arrays', 'characterise',
            'train_classifier', 'dihedral', 'build_group_head', 'train_group_head', 'real_group_probabilities',
@@ -102,13 +102,18 @@ def detector_features(detections: pd.DataFrame,  # localisation output: peak_pro
     return np.stack([col('peak_prob'), col('score') / disk, np.log1p(col('n_merged'))], 1).astype(np.float32)
 
 
+def core_and_rest(images: np.ndarray,  # (n, S, S, channels) counts
+                 ) -> tuple:             # (core (n, channels), rest (n, channels), pixels in the core)
+    "Counts per channel in the central 3×3 pixels (the source aperture) and in the rest of the image (the background)."
+    c = np.asarray(images, float); S = c.shape[1]; lo = max(S // 2 - 1, 0)
+    core = c[:, lo:lo + 3, lo:lo + 3].sum((1, 2))
+    return core, c.sum((1, 2)) - core, min(S - lo, 3) ** 2
+
 def variability_index(images: np.ndarray,  # (n, S, S, n_bins + n_years) counts
                       n_bins: int,         # energy channels before the yearly ones
                      ) -> np.ndarray:      # (n,) log(1 + χ²/dof) of the yearly aperture counts
     "χ² per degree of freedom of the yearly counts in the central 3×3 pixels against a constant (Poisson errors)."
-    c = np.asarray(images, float)[:, :, :, n_bins:]
-    S = c.shape[1]; lo = max(S // 2 - 1, 0)
-    c = c[:, lo:lo + 3, lo:lo + 3].sum((1, 2))
+    c = core_and_rest(images)[0][:, n_bins:]
     if c.shape[1] < 2: return np.zeros(len(c), np.float32)
     m = c.mean(1, keepdims=True)
     return np.log1p(((c - m) ** 2).sum(1) / np.maximum(m[:, 0], 1.0) / (c.shape[1] - 1)).astype(np.float32)
@@ -117,9 +122,8 @@ def aperture_photometry(images: np.ndarray,  # (n, S, S, n_bins + n_years) count
                         n_bins: int,          # energy channels before the yearly ones
                        ) -> np.ndarray:       # (n, 2 n_bins) float32: log(1 + counts) in the central 3×3 px, then in the rest, per bin
     "Aperture photometry of each energy channel: counts in the central 3×3 pixels (source) and in the rest of the image (background)."
-    c = np.asarray(images, float)[..., :n_bins]; S = c.shape[1]; lo = max(S // 2 - 1, 0)
-    core = c[:, lo:lo + 3, lo:lo + 3].sum((1, 2))
-    return np.log1p(np.concatenate([core, c.sum((1, 2)) - core], 1)).astype(np.float32)
+    core, rest, _ = core_and_rest(images)
+    return np.log1p(np.concatenate([core[:, :n_bins], rest[:, :n_bins]], 1)).astype(np.float32)
 
 def source_features(images: np.ndarray,    # (n, S, S, n_bins + n_years) counts
                     latitude: np.ndarray,  # (n,) [deg]
@@ -130,14 +134,13 @@ def source_features(images: np.ndarray,    # (n, S, S, n_bins + n_years) counts
     log10 of the background-subtracted counts in the central 3×3 px (the spectrum), the differences between adjacent
     bins (hardness ratios), the log10 background expected in the same 3×3 px from the rest of the image; the relative
     spread and maximum of the background-subtracted yearly counts (the light curve); the detector features."""
-    c = np.asarray(images, float); S = c.shape[1]; lo = max(S // 2 - 1, 0)
-    core = c[:, lo:lo + 3, lo:lo + 3].sum((1, 2)); n_core = 9 if S >= 3 else S * S
-    bkg = (c.sum((1, 2)) - core) / max(S * S - n_core, 1) * n_core
+    core, rest, n_core = core_and_rest(images); S = np.shape(images)[1]
+    bkg = rest / max(S * S - n_core, 1) * n_core
     net = np.maximum(core - bkg, 0.5)                       # at least half a count: the logarithm of a non-detection stays finite
     spec = np.log10(net[:, :n_bins]); years = net[:, n_bins:]
     rel = years / np.maximum(years.mean(1, keepdims=True), 1e-3)
     sb = np.sin(np.radians(np.asarray(latitude, float)))
-    detector = np.zeros((len(c), 3)) if detector is None else np.asarray(detector, float)
+    detector = np.zeros((len(core), 3)) if detector is None else np.asarray(detector, float)
     return np.column_stack([sb, np.abs(sb), variability_index(images, n_bins), spec, np.diff(spec, axis=1),
                             np.log10(np.maximum(bkg[:, :n_bins], 0.1)), rel.std(1), rel.max(1), detector]).astype(np.float32)
 
