@@ -13,6 +13,7 @@ import healpy as hp
 from scipy.spatial import cKDTree
 from .config import Profile, load_profile
 from .instrument import bin_psf
+from .evaluation import match_catalogs
 
 # %% auto #0
 __all__ = ['FAKE', 'RUN_SPLITS', 'sky_to_tangent_deg', 'tangent_to_sky_deg', 'image_offsets_deg', 'yearly_bin_weights',
@@ -244,15 +245,16 @@ def label_detections(detections: pd.DataFrame,  # detections with glon_deg, glat
                      sources: pd.DataFrame,     # true sources: source_id, cls, glon_deg, glat_deg, s1_ph_cm2_s (expected_ts optional)
                      radius_deg: float,         # match radius [deg]
                     ) -> pd.DataFrame:          # detections + label, source_id, true_glon_deg, true_glat_deg, s1_ph_cm2_s, expected_ts
-    "Label each detection with the class of the nearest true source within radius_deg, else FAKE."
+    "Label the detections as the evaluation matches them (`match_catalogs`: one to one, brightest S1 first, within radius_deg); the rest FAKE."
     for c in ('source_id', 'cls', 'glon_deg', 'glat_deg', 's1_ph_cm2_s'):
         if c not in sources: raise ValueError(f"label_detections: sources table has no column '{c}'")
-    lon, lat = _positions(detections)
-    out = detections.copy().reset_index(drop=True)
-    chord = 2 * np.sin(np.radians(radius_deg) / 2)
-    d, i = cKDTree(_unit(sources['glon_deg'].to_numpy(float), sources['glat_deg'].to_numpy(float))).query(
-        _unit(lon, lat), distance_upper_bound=chord) if len(sources) else (np.full(len(out), np.inf), np.zeros(len(out), int))
-    hit = np.isfinite(d); j = np.where(hit, i, 0)
+    _positions(detections)
+    out = detections.copy().reset_index(drop=True); sources = sources.reset_index(drop=True)
+    j = np.full(len(out), -1)
+    if len(out) and len(sources):
+        pairs = match_catalogs(out[['glon_deg', 'glat_deg']], sources, radius_deg).pairs
+        j[pairs['det_idx'].to_numpy()] = pairs['truth_idx'].to_numpy()
+    hit = j >= 0; j = np.maximum(j, 0)
     pick = lambda col, fill: np.where(hit, sources[col].to_numpy()[j], fill) if len(sources) else np.full(len(out), fill)
     out['label'] = pick('cls', FAKE).astype(object)
     out['source_id'] = pick('source_id', -1).astype(int)

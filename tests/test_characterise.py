@@ -90,6 +90,22 @@ def test_labels_and_subpixel(sky, detections, profile):
     assert off.shape == (len(detections), 2) and np.abs(off).max() < 1
 
 
+def test_label_detections_brightest_first_one_to_one():
+    "Labels follow the evaluation's matching: the brightest source claims its nearest detection, a duplicate is FAKE."
+    src = pd.DataFrame({'source_id': [7, 8], 'cls': ['BLL', 'PSR'], 'glon_deg': [10.0, 10.1], 'glat_deg': [20.0, 20.0],
+                        's1_ph_cm2_s': [1e-8, 1e-10], 'expected_ts': [900., 12.]})
+    det = lambda lon: pd.DataFrame({'glon_deg': lon, 'glat_deg': [20.0] * len(lon)})
+    # a detection 0.08 deg from the bright source and 0.02 deg from the faint one is the bright source's
+    one = label_detections(det([10.08]), src, 0.3)
+    assert list(one.label) == ['BLL'] and list(one.source_id) == [7] and one.expected_ts[0] == 900.
+    # with a second detection on the bright source, each source keeps its own
+    two = label_detections(det([10.08, 10.0]), src, 0.3)
+    assert list(two.label) == ['PSR', 'BLL'] and list(two.true_glon_deg) == [10.1, 10.0]
+    # a second detection of the same source is a false positive, as the evaluation counts it; out of radius too
+    dup = label_detections(det([9.98, 9.95, 11.0]), src.iloc[:1], 0.3)
+    assert list(dup.label) == ['BLL', FAKE, FAKE] and list(dup.source_id) == [7, -1, -1] and np.isnan(dup.s1_ph_cm2_s[1])
+
+
 @pytest.fixture(scope='module')
 def geom(profile):
     from fermi_nb.patching import PatchGeometry
