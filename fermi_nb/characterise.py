@@ -23,7 +23,7 @@ __all__ = ['N_BASE_SCALARS', 'DETECTABLE_TS', 'IMAGE_VERSION', 'GROUPS', 'TRUTH_
            'auc_standard_error', 'sigma_scale_1d', 'r_quantile', 'CharacterisationModels', 'check_profile_compatible',
            'save_characterisation', 'load_characterisation', 'combine_classes', 'class_decision', 'group_decision',
            'class_within_group', 'fit_class_threshold', 'fit_galactic_offset', 'predict_arrays', 'characterise',
-           'train_classifier', 'dihedral', 'build_group_head', 'train_group_head', 'real_group_probabilities',
+           'train_classifier', 'dihedral', 'build_feature_head', 'train_feature_head', 'real_group_probabilities',
            'train_characterisation', 'group_probabilities', 'evaluate_characterisation', 'evaluate_characterised',
            'decision_variants']
 
@@ -36,7 +36,7 @@ def _keras():
 
 # %% ../nbs/41_characterise.ipynb #adc03d5d
 def class_names(profile: Profile) -> list[str]:
-    "Output classes of the class network: the profile's population classes, then FAKE."
+    "Classes of the characterisation: the profile's population classes, then FAKE."
     return list(profile.population.classes) + [FAKE]
 
 _REQUIRED = ('glon_deg', 'glat_deg', 'label', 's1_ph_cm2_s', 'true_glon_deg', 'true_glat_deg')
@@ -345,13 +345,13 @@ class CharacterisationModels:
     "Trained characterisation networks with their calibration."
     flux: object                # flux ensemble (Keras model, output (n, M, 2))
     realfake: object            # real/fake model (one logit; logistic regression on scalars and aperture photometry)
-    classifier: object          # class network (logits)
+    classifier: object          # class head: logits over the real classes from the source features
     location: object            # location ensemble (Keras model, output (n, M, 4))
     calibration: dict           # standardisation, temperatures, threshold, σ scales, classes, metrics
     profile_yaml: str = ''      # profile the models were trained with
     group: object = None        # group head: logits over the real groups (extragalactic, Galactic) from the source features
 
-IMAGE_VERSION = 4   # 1: HEALPix-interpolated images, tangent-plane offsets; 2: patch cut-outs of the detector's counts, patch-frame offsets; 3: + aperture photometry input (logistic real/fake); 4: + source features (group head)
+IMAGE_VERSION = 5   # 1: HEALPix-interpolated images, tangent-plane offsets; 2: patch cut-outs of the detector's counts, patch-frame offsets; 3: + aperture photometry input (logistic real/fake); 4: + source features (group head); 5: class head on the source features
 
 _IMAGE_KEYS = ('energy_bins_gev', 'nside', 'n_years', ('patches', 'npix'), ('patches', 'size_deg'),
                ('characterisation', 'image_px'), ('characterisation', 'yearly_min_energy_gev'), ('population', 'classes'))
@@ -407,14 +407,18 @@ def _predict(net, x: dict, batch: int = 8192) -> np.ndarray:
     return np.concatenate([np.asarray(net({k: v[i:i + batch] for k, v in x.items()}, training=False), float)
                            for i in range(0, max(n, 1), batch)])
 
-def combine_classes(p_class_net: np.ndarray,   # (n, K) class-network probabilities (FAKE last)
+def combine_classes(p_class_net: np.ndarray,   # (n, K − 1) class-head probabilities over the real classes, or (n, K) with a FAKE column (ignored)
                     p_real: np.ndarray,        # (n,) calibrated p_real
                     classes: list,             # class names (FAKE last)
                    ) -> np.ndarray:            # (n, K) class probabilities with p_FAKE = 1 − p_real
-    "Class probabilities that agree with p_real: p_c = p_real · q_c for the real classes (q: class network renormalised over them)."
+    "Class probabilities that agree with p_real: p_c = p_real · q_c for the real classes (q: the class model renormalised over them)."
     fake = classes.index(FAKE); real_cols = [j for j in range(len(classes)) if j != fake]
-    q = p_class_net[:, real_cols]; q = q / np.maximum(q.sum(1, keepdims=True), 1e-12)
-    out = np.empty_like(p_class_net); out[:, real_cols] = p_real[:, None] * q; out[:, fake] = 1 - p_real
+    p_class_net = np.asarray(p_class_net, float)
+    if p_class_net.shape[1] not in (len(classes), len(real_cols)):
+        raise ValueError(f"combine_classes: {p_class_net.shape[1]} class columns for classes {classes}")
+    q = p_class_net[:, real_cols] if p_class_net.shape[1] == len(classes) else p_class_net
+    q = q / np.maximum(q.sum(1, keepdims=True), 1e-12)
+    out = np.empty((len(q), len(classes))); out[:, real_cols] = p_real[:, None] * q; out[:, fake] = 1 - p_real
     return out
 
 def class_decision(p_class: np.ndarray,    # (n, K) combine_classes output
@@ -481,7 +485,7 @@ def predict_arrays(models: CharacterisationModels,  # trained set
     mu = f[..., 0] * cal['logs1_std'] + cal['logs1_mean']; sig = np.exp(np.clip(f[..., 1], -6, 4)) * cal['logs1_std']
     flux_mu = mu.mean(0); flux_sig_raw = np.sqrt((sig ** 2).mean(0) + mu.var(0))
     p_real = _sigmoid(_predict(models.realfake, xl)[:, 0] / cal['t_realfake'] + cal.get('b_realfake', 0.0))
-    p_class_net = _softmax(_predict(models.classifier, xl) / cal['t_class'])
+    p_class_net = _softmax(_predict(models.classifier, x) / cal['t_class'])   # (n, K − 1): the class head, over the real classes
     p_class = combine_classes(p_class_net, p_real, cal['classes'])
     groups = cal.get('groups') or group_probabilities(p_class, cal['classes'])[1]
     if models.group is not None: p_group = real_group_probabilities(_predict(models.group, x), cal['t_group'], p_real)
@@ -526,7 +530,7 @@ def characterise(detections: pd.DataFrame,          # whole-sky detections: glon
     out['p_real'] = pred['p_real']; out['is_real'] = pred['p_real'] >= models.calibration['threshold_real']
     names = models.calibration['classes']
     for j, c in enumerate(names): out[f'p_{c}'] = pred['p_class'][:, j]
-    for j, c in enumerate(names): out[f'net_p_{c}'] = pred['p_class_net'][:, j]   # the class network alone (diagnostics)
+    for j, c in enumerate([c for c in names if c != FAKE]): out[f'net_p_{c}'] = pred['p_class_net'][:, j]   # the class head alone, if real (diagnostics)
     out['cls_pred'] = np.array(names, dtype=object)[pred['class_pred']]
     groups = models.calibration.get('groups') or group_probabilities(pred['p_class'], names)[1]
     for j, g in enumerate(groups): out[f'p_group_{g}'] = pred['p_group'][:, j]
@@ -570,27 +574,28 @@ def dihedral(x: dict, y: np.ndarray) -> tuple[dict, np.ndarray]:
     ims += [np.flip(a, 2) for a in ims]
     return {'image': np.concatenate(ims), **{k: np.concatenate([v] * 8) for k, v in x.items() if k != 'image'}}, np.concatenate([y] * 8)
 
-def build_group_head(n_features: int,   # source_features columns
-                     n_out: int,        # real groups (extragalactic, Galactic)
-                     hidden: int = 32,  # units of the hidden layer
-                     name: str = 'group'):
+def build_feature_head(n_features: int,   # source_features columns
+                       n_out: int,        # outputs: the real groups (extragalactic, Galactic) or the real classes
+                       hidden: int = 32,  # units of the hidden layer
+                       name: str = 'group'):
     "Small MLP on the standardised source features: Normalization → Dense(hidden, relu) → Dense(n_out) logits."
     keras = _keras(); L = keras.layers
     f = keras.Input((n_features,), name='features')
     x = L.Dense(hidden, activation='relu', name='hidden')(L.Normalization(name='standardise')(f))
     return keras.Model({'features': f}, L.Dense(n_out, name='logits')(x), name=name)
 
-def train_group_head(x_tr: dict,          # training inputs ('features')
-                     g_tr,                 # (n,) group indices, FAKE last
-                     n_groups: int,        # number of groups (FAKE last)
-                     seed: int = 0,        # seed of scikit-learn's initialisation and early-stopping split
-                     hidden: int = 32,     # units of the hidden layer
-                    ):
-    """Extragalactic vs Galactic from the source features of the real detections (FAKE is p_real's question):
-    scikit-learn's MLP (balanced group weights, early stopping on 10 % of the training set), written into the Keras head."""
+def train_feature_head(x_tr: dict,          # training inputs ('features')
+                       g_tr,                 # (n,) group (or class) indices, FAKE last
+                       n_groups: int,        # number of groups (or classes), FAKE last
+                       seed: int = 0,        # seed of scikit-learn's initialisation and early-stopping split
+                       hidden: int = 32,     # units of the hidden layer
+                       name: str = 'group',  # Keras model name
+                      ):
+    """The real groups (or classes) from the source features of the real detections (FAKE is p_real's question):
+    scikit-learn's MLP (balanced weights, early stopping on 10 % of the training set), written into the Keras head."""
     from sklearn.neural_network import MLPClassifier
     g_tr = np.asarray(g_tr); real = g_tr != n_groups - 1; n_out = n_groups - 1
-    net = build_group_head(x_tr['features'].shape[1], n_out, hidden)
+    net = build_feature_head(x_tr['features'].shape[1], n_out, hidden, name)
     norm = net.get_layer('standardise'); f = np.asarray(x_tr['features'][real], np.float32); norm.adapt(f); y = g_tr[real]
     present = np.unique(y)
     if len(present) < 2: return net   # one real group (a profile without Galactic classes): the head's share is all of p_real
@@ -657,10 +662,10 @@ def train_characterisation(profile: Profile,          # analysis profile
     # real / fake: logistic regression on detector features, latitude, variability and aperture photometry
     yr = (y != fake).astype(np.float32)
     realfake = fit_logistic(build_realfake(profile, x['photometry'].shape[1]), _latitude_only(_take(x, tr)), yr[tr])
-    # class
-    classifier = train_classifier(profile, _take(x, tr), y[tr], _take(x, va), y[va], len(classes), seed + 13)
+    # class and group heads on the source features (real detections; FAKE is p_real's)
+    classifier = train_feature_head(_take(x, tr), y[tr], len(classes), seed + 13, name='class')
     groups = list(dict.fromkeys(GROUPS[c] for c in classes)); to_g = np.array([groups.index(GROUPS[c]) for c in classes])
-    group = train_group_head(_take(x, tr), to_g[y[tr]], len(groups), seed + 17)
+    group = train_feature_head(_take(x, tr), to_g[y[tr]], len(groups), seed + 17)
     # location ensemble
     off = arrays['y_offset_px']
     _seed(seed + 3)
@@ -674,7 +679,8 @@ def train_characterisation(profile: Profile,          # analysis profile
     models = CharacterisationModels(flux, realfake, classifier, loc, cal, profile.to_yaml(), group)
     xv = _take(x, va)
     cal['t_realfake'], cal['b_realfake'] = fit_platt(_predict(realfake, _latitude_only(xv))[:, 0], yr[va])
-    cal['t_class'] = fit_temperature(_predict(classifier, _latitude_only(xv)), y[va])
+    rc = y[va] != fake
+    cal['t_class'] = fit_temperature(_predict(classifier, _take(xv, rc)), y[va][rc])
     gv = to_g[y[va]]; rg = gv != groups.index(FAKE)
     cal['t_group'] = fit_temperature(_predict(group, _take(xv, rg)), gv[rg])
     pv = predict_arrays(models, xv, profile)
@@ -837,11 +843,10 @@ def decision_variants(table: pd.DataFrame,   # characterised test table with net
     classes = list(calibration['classes']); fake = classes.index(FAKE)
     y = np.array([classes.index(c) for c in table['true_label']])
     groups = list(dict.fromkeys(GROUPS[c] for c in classes)); yg = np.array([groups.index(GROUPS[classes[i]]) for i in y])
-    net = table[[f'net_p_{c}' for c in classes]].to_numpy(float); p_real = table['p_real'].to_numpy(float)
+    net = table[[f'net_p_{c}' for c in classes if c != FAKE]].to_numpy(float); p_real = table['p_real'].to_numpy(float)
     to_group = lambda cls_idx: np.array([groups.index(GROUPS[classes[i]]) for i in cls_idx])
     comb = combine_classes(net, p_real, classes)
-    rules = {'class network alone (sum of its class probabilities)': group_probabilities(net, classes)[0].argmax(1),
-             'agreeing probabilities, largest group': group_probabilities(comb, classes)[0].argmax(1)}
+    rules = {'agreeing probabilities, largest group': group_probabilities(comb, classes)[0].argmax(1)}
     rows = []
     for name, thr in (('Youden', calibration.get('threshold_youden', np.nan)), ('working', calibration['threshold_real'])):
         if not np.isfinite(thr): continue

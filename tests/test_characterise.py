@@ -224,13 +224,13 @@ def test_group_decision_and_threshold():
 
 def test_group_head_on_source_features():
     "The feature MLP learns a group that the spectrum decides (hard vs soft), and its probabilities agree with p_real."
-    from fermi_nb.characterise import train_group_head, real_group_probabilities, _predict
+    from fermi_nb.characterise import train_feature_head, real_group_probabilities, _predict
     rng = np.random.default_rng(5); n, nf = 1200, 16
     g = rng.integers(0, 3, n)                                     # 0 extragalactic, 1 Galactic, 2 FAKE (ignored by the head)
     feats = rng.normal(0, 1, (n, nf)).astype(np.float32)
     feats[:, 5] += np.where(g == 1, 1.5, -1.5)                    # one 'hardness ratio' carries the group
     x = {'features': feats}; tr, va = np.arange(800), np.arange(800, n)
-    net = train_group_head({'features': feats[tr]}, g[tr], 3, seed=0)
+    net = train_feature_head({'features': feats[tr]}, g[tr], 3, seed=0)
     logits = _predict(net, {'features': feats[va]})
     assert logits.shape == (len(va), 2)                           # real groups only
     real = g[va] < 2
