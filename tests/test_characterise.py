@@ -194,6 +194,10 @@ def test_purity_threshold_and_class_agreement():
     pc = combine_classes(net, np.array([0.9, 0.2]), classes)
     assert np.allclose(pc.sum(1), 1) and np.allclose(pc[:, 4], [0.1, 0.8]) and np.allclose(pc[0, :4], 0.9 / 4)
     assert class_decision(pc, np.array([0.9, 0.2]), 0.5, classes).tolist() == [0, 4]
+    # the class head gives the real classes only: the same probabilities without the FAKE column
+    assert np.allclose(combine_classes(net[:, :4], np.array([0.9, 0.2]), classes), pc)
+    with pytest.raises(ValueError, match='class columns'):
+        combine_classes(net[:, :3], np.array([0.9, 0.2]), classes)
 
 
 def test_detector_features(profile):
@@ -240,6 +244,14 @@ def test_group_head_on_source_features():
     pg = real_group_probabilities(logits, 1.0, p_real)
     assert np.allclose(pg.sum(1), 1) and np.allclose(pg[:, 2], 1 - p_real)
     assert (pg[:, :2].argmax(1) == logits.argmax(1)).all()
+    # the same head over four real classes (FAKE last, ignored), two of them decided by a second feature
+    c = rng.integers(0, 5, n); f4 = rng.normal(0, 1, (n, nf)).astype(np.float32)
+    f4[:, 5] += np.where(c >= 2, 1.5, -1.5); f4[:, 9] += np.where(c % 2 == 1, 1.5, -1.5)
+    head = train_feature_head({'features': f4[tr]}, c[tr], 5, seed=0, name='class')
+    lc = _predict(head, {'features': f4[va]}); real = c[va] < 4
+    assert lc.shape == (len(va), 4) and head.name == 'class'
+    acc4 = (lc[real].argmax(1) == c[va][real]).mean()
+    assert acc4 > 0.75, acc4                                      # chance 0.25; Bayes Φ(1.5)² = 0.87
 
 
 def test_class_within_group():
