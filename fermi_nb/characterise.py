@@ -483,7 +483,7 @@ def predict_arrays(models: CharacterisationModels,  # trained set
     cal = models.calibration; xl = _latitude_only(x)
     f = _predict(models.flux, xl).transpose(1, 0, 2)                 # (M, n, 2)
     mu = f[..., 0] * cal['logs1_std'] + cal['logs1_mean']; sig = np.exp(np.clip(f[..., 1], -6, 4)) * cal['logs1_std']
-    flux_mu = mu.mean(0); flux_sig_raw = np.sqrt((sig ** 2).mean(0) + mu.var(0))
+    flux_mu = mu.mean(0) - cal.get('flux_bias_dex', 0.0); flux_sig_raw = np.sqrt((sig ** 2).mean(0) + mu.var(0))
     p_real = _sigmoid(_predict(models.realfake, xl)[:, 0] / cal['t_realfake'] + cal.get('b_realfake', 0.0))
     p_class_net = _softmax(_predict(models.classifier, x) / cal['t_class'])   # (n, K − 1): the class head, over the real classes
     p_class = combine_classes(p_class_net, p_real, cal['classes'])
@@ -700,7 +700,9 @@ def train_characterisation(profile: Profile,          # analysis profile
     detectable = rv & (arrays['expected_ts'][va] >= detectable_ts)
     enough = detectable.sum() >= 20
     rv_flux = detectable if enough else rv
-    cal['flux_sigma_scale'] = sigma_scale_1d(pv['flux_mu'][rv_flux] - arrays['y_logs1'][va][rv_flux], pv['flux_sig_raw'][rv_flux])
+    dflux_val = pv['flux_mu'][rv_flux] - arrays['y_logs1'][va][rv_flux]   # pv: no bias removed yet
+    cal['flux_bias_dex'] = float(np.median(dflux_val))
+    cal['flux_sigma_scale'] = sigma_scale_1d(dflux_val - cal['flux_bias_dex'], pv['flux_sig_raw'][rv_flux])
     cal['flux_sigma_min_expected_ts'] = float(detectable_ts if enough else c.label_min_expected_ts)
     d_val = np.hypot(*(pv['offset_deg'][rv] - off[va][rv] * profile.patch_pixel_deg.min()).T)
     cal['loc_sigma_scale'] = float(np.quantile(d_val / pv['r68_raw_deg'][rv], 0.68))

@@ -1,5 +1,5 @@
 "Tests of the source images (40) and the characterisation networks (41) on tiny quick-profile data."
-import os
+import dataclasses, os
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 import numpy as np
 import pandas as pd
@@ -315,6 +315,11 @@ def test_train_save_load_characterise(sky, detections, profile, tmp_path):
     # the loaded models predict what the trained ones predicted
     again = characterise(det, sky, models, profile, np.random.default_rng(2))
     assert np.allclose(again.flux_log10_s1, table.flux_log10_s1, atol=1e-5)
+    # the validation flux bias is subtracted from every prediction
+    assert np.isfinite(cal['flux_bias_dex']) and abs(cal['flux_bias_dex']) < 1
+    shifted = dataclasses.replace(loaded, calibration={**loaded.calibration, 'flux_bias_dex': cal['flux_bias_dex'] + 0.25})
+    moved = characterise(det, sky, shifted, profile, np.random.default_rng(2))
+    assert np.allclose(moved.flux_log10_s1, table.flux_log10_s1 - 0.25, atol=1e-5)
     # even 2 epochs on 600 detections beat chance at real vs fake
     m, _ = evaluate_characterisation(models, arrays, profile)
     assert m['auc_real'] > 0.7
