@@ -10,22 +10,23 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from scipy.optimize import minimize_scalar
+from scipy.spatial import cKDTree
 from sklearn.metrics import roc_auc_score, roc_curve, balanced_accuracy_score, confusion_matrix
 from .config import Profile, load_profile
 from .source_images import (FAKE, CountsMaps, DetectorPatches, patch_images, patch_resolutions,
                                     yearly_bin_weights, development_detections)
 
 # %% auto #0
-__all__ = ['N_BASE_SCALARS', 'DETECTABLE_TS', 'IMAGE_VERSION', 'GROUPS', 'TRUTH_COLUMNS', 'class_names', 'prepare_arrays',
-           'n_scalars', 'detector_features', 'core_and_rest', 'variability_index', 'aperture_photometry',
-           'source_features', 'model_inputs', 'gaussian_nll', 'build_network', 'fit_network', 'build_realfake',
-           'fit_logistic', 'fit_temperature', 'fit_platt', 'youden_threshold', 'purity_threshold', 'reliability',
-           'auc_standard_error', 'sigma_scale_1d', 'r_quantile', 'CharacterisationModels', 'check_profile_compatible',
-           'save_characterisation', 'load_characterisation', 'combine_classes', 'class_decision', 'group_decision',
-           'class_within_group', 'fit_class_threshold', 'fit_galactic_offset', 'predict_arrays', 'characterise',
-           'train_classifier', 'dihedral', 'build_feature_head', 'train_feature_head', 'real_group_probabilities',
-           'train_characterisation', 'group_probabilities', 'evaluate_characterisation', 'evaluate_characterised',
-           'decision_variants']
+__all__ = ['N_DETECTOR', 'N_BASE_SCALARS', 'NEIGHBOUR_CAP', 'DETECTABLE_TS', 'IMAGE_VERSION', 'GROUPS', 'TRUTH_COLUMNS',
+           'class_names', 'prepare_arrays', 'n_scalars', 'nearest_detection', 'detector_features', 'core_and_rest',
+           'variability_index', 'aperture_photometry', 'source_features', 'model_inputs', 'gaussian_nll',
+           'build_network', 'fit_network', 'build_realfake', 'fit_logistic', 'fit_temperature', 'fit_platt',
+           'youden_threshold', 'purity_threshold', 'reliability', 'auc_standard_error', 'sigma_scale_1d', 'r_quantile',
+           'CharacterisationModels', 'check_profile_compatible', 'save_characterisation', 'load_characterisation',
+           'combine_classes', 'class_decision', 'group_decision', 'class_within_group', 'fit_class_threshold',
+           'fit_galactic_offset', 'predict_arrays', 'characterise', 'train_classifier', 'dihedral',
+           'build_feature_head', 'train_feature_head', 'real_group_probabilities', 'train_characterisation',
+           'group_probabilities', 'evaluate_characterisation', 'evaluate_characterised', 'decision_variants']
 
 # %% ../nbs/41_characterise.ipynb #5b7643ad
 def _keras():
@@ -86,20 +87,38 @@ def prepare_arrays(skies: list,                 # per detection table: DetectorP
                               source_key=np.where(real, s * 10_000_000 + sid, -1)))
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
-N_BASE_SCALARS = 6   # sin b, |sin b|, variability index, detector peak probability, disk score fraction, log(1 + n_merged)
+N_DETECTOR = 5       # detector_features columns
+N_BASE_SCALARS = 3 + N_DETECTOR   # sin b, |sin b|, variability index, then the detector features
 
 def n_scalars(profile: Profile) -> int:
     "Scalar inputs: the N_BASE_SCALARS, then the sub-pixel phase (x, y) per patch grid."
     return N_BASE_SCALARS + 2 * len(patch_resolutions(profile))
 
-def detector_features(detections: pd.DataFrame,  # localisation output: peak_prob, score, n_merged (missing → 0)
-                      profile: Profile,          # analysis profile (the disk of the detector's targets)
-                     ) -> np.ndarray:            # (n, 3) float32: peak_prob, score / disk pixels, log(1 + n_merged)
-    "What the detector itself said about each detection: its peak probability, disk score and number of merged patch candidates."
+NEIGHBOUR_CAP = 4.0   # nearest-detection distance in match radii beyond which a detection counts as isolated
+
+def nearest_detection(detections: pd.DataFrame,  # one sky's detections: glon_deg, glat_deg [deg], score (missing → 0)
+                      radius_deg: float,         # distance unit [deg] (localisation.match_radius_deg)
+                     ) -> tuple:                 # (distance / radius capped at NEIGHBOUR_CAP, log((1 + its score) / (1 + own)); 0 when isolated)
+    "The nearest other detection of the same list: how far (in match radii) and how much stronger by the detector's disk score."
+    from fermi_nb.localisation import lonlat_to_unit
+    n = len(detections); dist, ratio = np.full(n, NEIGHBOUR_CAP), np.zeros(n)
+    if n < 2 or not {'glon_deg', 'glat_deg'} <= set(detections.columns): return dist, ratio
+    v = lonlat_to_unit(detections['glon_deg'].to_numpy(float), detections['glat_deg'].to_numpy(float))
+    d, j = cKDTree(v).query(v, k=2)
+    dist = np.minimum(np.degrees(2 * np.arcsin(np.clip(d[:, 1] / 2, 0, 1))) / radius_deg, NEIGHBOUR_CAP)
+    score = np.nan_to_num(detections['score'].to_numpy(float), nan=0.0) if 'score' in detections else np.zeros(n)
+    ratio = np.where(dist < NEIGHBOUR_CAP, np.log1p(np.maximum(score[j[:, 1]], 0)) - np.log1p(np.maximum(score, 0)), 0.0)
+    return dist, ratio
+
+def detector_features(detections: pd.DataFrame,  # one sky's localisation output: peak_prob, score, n_merged, glon_deg, glat_deg (missing → 0 / isolated)
+                      profile: Profile,          # analysis profile (the disk of the detector's targets, the match radius)
+                     ) -> np.ndarray:            # (n, N_DETECTOR) float32: peak_prob, score / disk pixels, log(1 + n_merged), nearest_detection
+    "What the detector said about each detection (peak probability, disk score, merged patch candidates) and its nearest neighbour in the list."
     from fermi_nb.localisation import disk_kernel
     col = lambda c: np.nan_to_num(detections[c].to_numpy(float), nan=0.0) if c in detections else np.zeros(len(detections))
     disk = float(disk_kernel(profile.patches.mask_radius_px).sum())
-    return np.stack([col('peak_prob'), col('score') / disk, np.log1p(col('n_merged'))], 1).astype(np.float32)
+    nn_dist, nn_ratio = nearest_detection(detections, profile.localisation.match_radius_deg)
+    return np.stack([col('peak_prob'), col('score') / disk, np.log1p(col('n_merged')), nn_dist, nn_ratio], 1).astype(np.float32)
 
 
 def core_and_rest(images: np.ndarray,  # (n, S, S, channels) counts
@@ -128,8 +147,8 @@ def aperture_photometry(images: np.ndarray,  # (n, S, S, n_bins + n_years) count
 def source_features(images: np.ndarray,    # (n, S, S, n_bins + n_years) counts
                     latitude: np.ndarray,  # (n,) [deg]
                     n_bins: int,           # energy channels before the yearly ones
-                    detector: np.ndarray = None, # (n, 3) detector_features; None → zeros
-                   ) -> np.ndarray:        # (n, 3 n_bins + 7) float32
+                    detector: np.ndarray = None, # (n, N_DETECTOR) detector_features; None → zeros
+                   ) -> np.ndarray:        # (n, 3 n_bins + 4 + N_DETECTOR) float32
     """What an astronomer would tabulate for each source: sin b, |sin b|, the variability index; per energy bin the
     log10 of the background-subtracted counts in the central 3×3 px (the spectrum), the differences between adjacent
     bins (hardness ratios), the log10 background expected in the same 3×3 px from the rest of the image; the relative
@@ -140,7 +159,7 @@ def source_features(images: np.ndarray,    # (n, S, S, n_bins + n_years) counts
     spec = np.log10(net[:, :n_bins]); years = net[:, n_bins:]
     rel = years / np.maximum(years.mean(1, keepdims=True), 1e-3)
     sb = np.sin(np.radians(np.asarray(latitude, float)))
-    detector = np.zeros((len(core), 3)) if detector is None else np.asarray(detector, float)
+    detector = np.zeros((len(core), N_DETECTOR)) if detector is None else np.asarray(detector, float)
     return np.column_stack([sb, np.abs(sb), variability_index(images, n_bins), spec, np.diff(spec, axis=1),
                             np.log10(np.maximum(bkg[:, :n_bins], 0.1)), rel.std(1), rel.max(1), detector]).astype(np.float32)
 
@@ -148,14 +167,14 @@ def model_inputs(images: np.ndarray,     # (n, S, S, n_bins + n_years) counts
                  latitude: np.ndarray,   # (n,) [deg]
                  subpix: np.ndarray,     # (n, 2 × patch grids) sub-pixel phases (patch_images)
                  n_bins: int,            # number of energy channels (the rest are yearly)
-                 detector: np.ndarray = None, # (n, 3) detector_features; None → zeros
+                 detector: np.ndarray = None, # (n, N_DETECTOR) detector_features; None → zeros
                 ) -> dict:               # Keras inputs {'image', 'scalars', 'photometry', 'features'}
     "The single normalisation of the networks' inputs: log(1 + counts); sin b, |sin b|, variability index, detector features, sub-pixel phases; aperture photometry; source features."
     images = np.asarray(images, np.float32)
     if images.ndim != 4 or images.shape[-1] <= n_bins:
         raise ValueError(f"model_inputs: images must be (n, S, S, n_bins + n_years) with n_bins={n_bins}, got {images.shape}")
     sb = np.sin(np.radians(np.asarray(latitude, np.float32)))
-    detector = np.zeros((len(images), 3), np.float32) if detector is None else np.asarray(detector, np.float32)
+    detector = np.zeros((len(images), N_DETECTOR), np.float32) if detector is None else np.asarray(detector, np.float32)
     scalars = np.concatenate([np.stack([sb, np.abs(sb)], 1), variability_index(images, n_bins)[:, None], detector,
                               np.asarray(subpix, np.float32)], 1)
     return {'image': np.log1p(np.maximum(images, 0)), 'scalars': scalars.astype(np.float32),
@@ -351,7 +370,7 @@ class CharacterisationModels:
     profile_yaml: str = ''      # profile the models were trained with
     group: object = None        # group head: logits over the real groups (extragalactic, Galactic) from the source features
 
-IMAGE_VERSION = 5   # 1: HEALPix-interpolated images, tangent-plane offsets; 2: patch cut-outs of the detector's counts, patch-frame offsets; 3: + aperture photometry input (logistic real/fake); 4: + source features (group head); 5: class head on the source features
+IMAGE_VERSION = 6   # 1: HEALPix-interpolated images, tangent-plane offsets; 2: patch cut-outs of the detector's counts, patch-frame offsets; 3: + aperture photometry input (logistic real/fake); 4: + source features (group head); 5: class head on the source features; 6: + nearest-detection features
 
 _IMAGE_KEYS = ('energy_bins_gev', 'nside', 'n_years', ('patches', 'npix'), ('patches', 'size_deg'),
                ('characterisation', 'image_px'), ('characterisation', 'yearly_min_energy_gev'), ('population', 'classes'))

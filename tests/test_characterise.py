@@ -202,12 +202,19 @@ def test_purity_threshold_and_class_agreement():
 
 def test_detector_features(profile):
     from fermi_nb.characterise import detector_features, n_scalars, model_inputs
+    from fermi_nb.characterise import NEIGHBOUR_CAP, N_DETECTOR
     f = detector_features(pd.DataFrame({'peak_prob': [0.9, np.nan], 'score': [9, 4.5], 'n_merged': [3, 1]}), profile)
-    assert np.allclose(f, [[0.9, 1.0, np.log(4)], [0.0, 0.5, np.log(2)]])   # quick: disk of radius 2 = 9 pixels
-    assert np.all(detector_features(pd.DataFrame({'glon_deg': [1.]}), profile) == 0)
+    # quick: disk of radius 2 = 9 pixels; without positions every detection is isolated
+    assert np.allclose(f, [[0.9, 1.0, np.log(4), NEIGHBOUR_CAP, 0], [0.0, 0.5, np.log(2), NEIGHBOUR_CAP, 0]])
+    assert np.allclose(detector_features(pd.DataFrame({'glon_deg': [1.]}), profile), [[0, 0, 0, NEIGHBOUR_CAP, 0]])
+    # neighbours: two detections 0.25 deg apart (half quick's 0.5 deg match radius), one 10 deg away
+    r = profile.localisation.match_radius_deg
+    nbr = detector_features(pd.DataFrame({'glon_deg': [100., 100.25, 110.], 'glat_deg': [0., 0., 0.], 'score': [8., 2., 5.]}), profile)
+    assert np.allclose(nbr[:, 3], [0.25 / r, 0.25 / r, NEIGHBOUR_CAP], atol=1e-6)
+    assert np.allclose(nbr[:, 4], [np.log(3 / 9), np.log(9 / 3), 0.0])   # the weaker one sees a stronger neighbour
     S, nb = profile.characterisation.image_px, profile.n_bins
     x = model_inputs(np.ones((2, S, S, nb + profile.n_years)), np.array([0., 30.]), np.zeros((2, 4)), nb, f)
-    assert x['scalars'].shape == (2, n_scalars(profile)) and np.allclose(x['scalars'][:, 3:6], f)
+    assert x['scalars'].shape == (2, n_scalars(profile)) and np.allclose(x['scalars'][:, 3:3 + N_DETECTOR], f)
     # aperture photometry: central 3×3 and the rest of the 7×7 image, per energy bin, as log(1 + counts)
     assert x['photometry'].shape == (2, 2 * nb) and np.allclose(x['photometry'][0], np.log1p([9] * nb + [S * S - 9] * nb))
 
