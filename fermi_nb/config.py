@@ -131,7 +131,7 @@ class CharacterisationConfig:
     batch_size: int = 64                  # samples per batch of the characterisation networks
     learning_rate: float = 2e-3           # Adam initial learning rate of the characterisation networks
     base_filters: int = 8                 # filters of the first convolution of the characterisation networks; doubled once
-    rotate_minority: bool = True          # add 90/180/270 deg rotations of PSR and PWN+SNR images (class net)
+    rotate_minority: bool = True          # add 90/180/270 deg rotations of PSR and PWN+SNR images (the CNN class network of 41's yearly-channel study)
     val_fraction: float = 0.2             # share of the training detections held out for calibration
     label_min_expected_ts: float = 4.0    # flux and location networks learn only from matches to sources with expected TS ≥ this
 
