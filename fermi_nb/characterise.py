@@ -25,8 +25,8 @@ __all__ = ['N_DETECTOR', 'N_BASE_SCALARS', 'NEIGHBOUR_CAP', 'DETECTABLE_TS', 'IM
            'CharacterisationModels', 'check_profile_compatible', 'save_characterisation', 'load_characterisation',
            'combine_classes', 'class_decision', 'group_decision', 'class_within_group', 'fit_class_threshold',
            'fit_galactic_offset', 'predict_arrays', 'characterise', 'train_classifier', 'dihedral',
-           'build_feature_head', 'train_feature_head', 'real_group_probabilities', 'train_characterisation',
-           'group_probabilities', 'evaluate_characterisation', 'evaluate_characterised', 'decision_variants']
+           'build_feature_head', 'train_feature_head', 'train_characterisation', 'group_probabilities',
+           'evaluate_characterisation', 'evaluate_characterised', 'decision_variants']
 
 # %% ../nbs/41_characterise.ipynb #5b7643ad
 def _keras():
@@ -100,12 +100,12 @@ def nearest_detection(detections: pd.DataFrame,  # one sky's detections: glon_de
                       radius_deg: float,         # distance unit [deg] (localisation.match_radius_deg)
                      ) -> tuple:                 # (distance / radius capped at NEIGHBOUR_CAP, log((1 + its score) / (1 + own)); 0 when isolated)
     "The nearest other detection of the same list: how far (in match radii) and how much stronger by the detector's disk score."
-    from fermi_nb.localisation import lonlat_to_unit
+    from fermi_nb.localisation import lonlat_to_unit, angular_sep_deg
     n = len(detections); dist, ratio = np.full(n, NEIGHBOUR_CAP), np.zeros(n)
     if n < 2 or not {'glon_deg', 'glat_deg'} <= set(detections.columns): return dist, ratio
-    v = lonlat_to_unit(detections['glon_deg'].to_numpy(float), detections['glat_deg'].to_numpy(float))
-    d, j = cKDTree(v).query(v, k=2)
-    dist = np.minimum(np.degrees(2 * np.arcsin(np.clip(d[:, 1] / 2, 0, 1))) / radius_deg, NEIGHBOUR_CAP)
+    lon, lat = detections['glon_deg'].to_numpy(float), detections['glat_deg'].to_numpy(float)
+    v = lonlat_to_unit(lon, lat); j = cKDTree(v).query(v, k=2)[1]
+    dist = np.minimum(angular_sep_deg(lon, lat, lon[j[:, 1]], lat[j[:, 1]]) / radius_deg, NEIGHBOUR_CAP)
     score = np.nan_to_num(detections['score'].to_numpy(float), nan=0.0) if 'score' in detections else np.zeros(n)
     ratio = np.where(dist < NEIGHBOUR_CAP, np.log1p(np.maximum(score[j[:, 1]], 0)) - np.log1p(np.maximum(score, 0)), 0.0)
     return dist, ratio
@@ -507,7 +507,7 @@ def predict_arrays(models: CharacterisationModels,  # trained set
     p_class_net = _softmax(_predict(models.classifier, x) / cal['t_class'])   # (n, K − 1): the class head, over the real classes
     p_class = combine_classes(p_class_net, p_real, cal['classes'])
     groups = cal.get('groups') or group_probabilities(p_class, cal['classes'])[1]
-    if models.group is not None: p_group = real_group_probabilities(_predict(models.group, x), cal['t_group'], p_real)
+    if models.group is not None: p_group = combine_classes(_softmax(_predict(models.group, x) / cal['t_group']), p_real, groups)
     else: p_group = group_probabilities(p_class, cal['classes'])[0]
     t_cls = cal.get('threshold_class', cal['threshold_real']); group_pred = group_decision(p_group, p_real, t_cls, groups)
     loc = _predict(models.location, x).transpose(1, 0, 2)             # (M, n, 4)
@@ -627,14 +627,6 @@ def train_feature_head(x_tr: dict,          # training inputs ('features')
     if len(present) < n_out: b[np.setdiff1d(np.arange(n_out), present)] = -30.   # a group absent from training is never predicted
     net.get_layer('logits').set_weights([W, b])
     return net
-
-def real_group_probabilities(group_logits: np.ndarray,  # (n, G-1) group head logits over the real groups
-                             t_group: float,            # temperature (validation)
-                             p_real: np.ndarray,        # (n,) calibrated p_real
-                            ) -> np.ndarray:            # (n, G) group probabilities, FAKE last = 1 − p_real
-    "Group probabilities that agree with p_real: the real groups share p_real in the head's proportions."
-    q = _softmax(np.asarray(group_logits, float) / t_group)
-    return np.concatenate([p_real[:, None] * q, (1 - p_real)[:, None]], 1)
 
 def train_characterisation(profile: Profile,          # analysis profile
                            training_detections: list, # labelled detection tables, one per sky

@@ -235,7 +235,7 @@ def test_group_decision_and_threshold():
 
 def test_group_head_on_source_features():
     "The feature MLP learns a group that the spectrum decides (hard vs soft), and its probabilities agree with p_real."
-    from fermi_nb.characterise import train_feature_head, real_group_probabilities, _predict
+    from fermi_nb.characterise import train_feature_head, combine_classes, _predict, _softmax
     rng = np.random.default_rng(5); n, nf = 1200, 16
     g = rng.integers(0, 3, n)                                     # 0 extragalactic, 1 Galactic, 2 FAKE (ignored by the head)
     feats = rng.normal(0, 1, (n, nf)).astype(np.float32)
@@ -248,7 +248,7 @@ def test_group_head_on_source_features():
     acc = (logits[real].argmax(1) == g[va][real]).mean()
     assert acc > 0.85, acc                                        # chance 0.5; Bayes accuracy of this toy Φ(1.5) = 0.93
     p_real = rng.uniform(0, 1, len(va))
-    pg = real_group_probabilities(logits, 1.0, p_real)
+    pg = combine_classes(_softmax(logits), p_real, ['extragalactic', 'Galactic', FAKE])
     assert np.allclose(pg.sum(1), 1) and np.allclose(pg[:, 2], 1 - p_real)
     assert (pg[:, :2].argmax(1) == logits.argmax(1)).all()
     # the same head over four real classes (FAKE last, ignored), two of them decided by a second feature
