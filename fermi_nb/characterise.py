@@ -607,8 +607,9 @@ def train_feature_head(x_tr: dict,          # training inputs ('features')
                        g_tr,                 # (n,) group (or class) indices, FAKE last
                        n_groups: int,        # number of groups (or classes), FAKE last
                        seed: int = 0,        # seed of scikit-learn's initialisation and early-stopping split
-                       hidden: int = 32,     # units of the hidden layer
+                       hidden: int = 32,     # units of the hidden layer (characterisation.head_hidden_units)
                        name: str = 'group',  # Keras model name
+                       l2: float = 1e-3,     # L2 penalty, scikit-learn's alpha (characterisation.head_l2)
                       ):
     """The real groups (or classes) from the source features of the real detections (FAKE is p_real's question):
     scikit-learn's MLP (balanced weights, early stopping on 10 % of the training set), written into the Keras head."""
@@ -619,7 +620,7 @@ def train_feature_head(x_tr: dict,          # training inputs ('features')
     present = np.unique(y)
     if len(present) < 2: return net   # one real group (a profile without Galactic classes): the head's share is all of p_real
     w = _balanced_weights(y, n_out); sw = np.array([w[i] for i in y])
-    mlp = MLPClassifier((hidden,), alpha=1e-3, early_stopping=True, random_state=seed, max_iter=500).fit(np.asarray(norm(f)), y, sample_weight=sw)
+    mlp = MLPClassifier((hidden,), alpha=l2, early_stopping=True, random_state=seed, max_iter=500).fit(np.asarray(norm(f)), y, sample_weight=sw)
     net.get_layer('hidden').set_weights([mlp.coefs_[0].astype(np.float32), mlp.intercepts_[0].astype(np.float32)])
     W, b = np.zeros((hidden, n_out), np.float32), np.zeros(n_out, np.float32)
     if len(present) == 2: W[:, present[1]], b[present[1]] = mlp.coefs_[1][:, 0], mlp.intercepts_[1][0]   # softmax([0, z]) = sigmoid(z)
@@ -674,9 +675,10 @@ def train_characterisation(profile: Profile,          # analysis profile
     yr = (y != fake).astype(np.float32)
     realfake = fit_logistic(build_realfake(profile, x['photometry'].shape[1]), _latitude_only(_take(x, tr)), yr[tr])
     # class and group heads on the source features (real detections; FAKE is p_real's)
-    classifier = train_feature_head(_take(x, tr), y[tr], len(classes), seed + 13, name='class')
+    head = dict(hidden=c.head_hidden_units, l2=c.head_l2)
+    classifier = train_feature_head(_take(x, tr), y[tr], len(classes), seed + 13, name='class', **head)
     groups = list(dict.fromkeys(GROUPS[c] for c in classes)); to_g = np.array([groups.index(GROUPS[c]) for c in classes])
-    group = train_feature_head(_take(x, tr), to_g[y[tr]], len(groups), seed + 17)
+    group = train_feature_head(_take(x, tr), to_g[y[tr]], len(groups), seed + 17, **head)
     # location ensemble
     off = arrays['y_offset_px']
     _seed(seed + 3)

@@ -134,6 +134,8 @@ class CharacterisationConfig:
     rotate_minority: bool = True          # add 90/180/270 deg rotations of PSR and PWN+SNR images (the CNN class network of 41's yearly-channel study)
     val_fraction: float = 0.2             # share of the training detections held out for calibration
     label_min_expected_ts: float = 4.0    # flux and location networks learn only from matches to sources with expected TS ≥ this
+    head_hidden_units: int = 32           # hidden ReLU units of the class and group heads (MLPs on the source features)
+    head_l2: float = 1e-3                 # L2 penalty (scikit-learn alpha) of the class and group heads
 
 @dataclass
 class RealDataConfig:
