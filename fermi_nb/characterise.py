@@ -367,8 +367,8 @@ class CharacterisationModels:
     classifier: object          # class head: logits over the real classes from the source features
     location: object            # location ensemble (Keras model, output (n, M, 4))
     calibration: dict           # standardisation, temperatures, threshold, σ scales, classes, metrics
-    profile_yaml: str = ''      # profile the models were trained with
-    group: object = None        # group head: logits over the real groups (extragalactic, Galactic) from the source features
+    profile_yaml: str           # profile the models were trained with
+    group: object               # group head: logits over the real groups (extragalactic, Galactic) from the source features
 
 IMAGE_VERSION = 6   # 1: HEALPix-interpolated images, tangent-plane offsets; 2: patch cut-outs of the detector's counts, patch-frame offsets; 3: + aperture photometry input (logistic real/fake); 4: + source features (group head); 5: class head on the source features; 6: + nearest-detection features
 
@@ -507,8 +507,7 @@ def predict_arrays(models: CharacterisationModels,  # trained set
     p_class_net = _softmax(_predict(models.classifier, x) / cal['t_class'])   # (n, K − 1): the class head, over the real classes
     p_class = combine_classes(p_class_net, p_real, cal['classes'])
     groups = cal.get('groups') or group_probabilities(p_class, cal['classes'])[1]
-    if models.group is not None: p_group = combine_classes(_softmax(_predict(models.group, x) / cal['t_group']), p_real, groups)
-    else: p_group = group_probabilities(p_class, cal['classes'])[0]
+    p_group = combine_classes(_softmax(_predict(models.group, x) / cal['t_group']), p_real, groups)
     t_cls = cal.get('threshold_class', cal['threshold_real']); group_pred = group_decision(p_group, p_real, t_cls, groups)
     loc = _predict(models.location, x).transpose(1, 0, 2)             # (M, n, 4)
     pix = profile.patch_pixel_deg.min()
@@ -517,8 +516,7 @@ def predict_arrays(models: CharacterisationModels,  # trained set
     circ = np.sqrt((off_sig ** 2).mean(1)) * cal['loc_sigma_scale']
     return dict(flux_mu=flux_mu, flux_sig_raw=flux_sig_raw, flux_sig=flux_sig_raw * cal['flux_sigma_scale'],
                 p_real=p_real, p_class=p_class, p_class_net=p_class_net, p_group=p_group,
-                class_pred=(class_within_group(p_class, group_pred, cal['classes'], groups) if models.group is not None
-                            else class_decision(p_class, p_real, t_cls, cal['classes'], cal.get('galactic_log_offset', 0.0))),
+                class_pred=class_within_group(p_class, group_pred, cal['classes'], groups),
                 group_pred=group_pred,
                 offset_deg=off_mu, offset_sig_deg=off_sig,
                 r68_raw_deg=r_quantile(np.sqrt((off_sig ** 2).mean(1)), 0.68),
