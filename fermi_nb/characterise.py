@@ -13,6 +13,7 @@ from scipy.optimize import minimize_scalar
 from scipy.spatial import cKDTree
 from sklearn.metrics import roc_auc_score, roc_curve, balanced_accuracy_score, confusion_matrix
 from .config import Profile, load_profile
+from .localisation import lonlat_to_unit, angular_sep_deg
 from .source_images import (FAKE, CountsMaps, DetectorPatches, patch_images, patch_resolutions,
                                     yearly_bin_weights, development_detections)
 
@@ -100,7 +101,6 @@ def nearest_detection(detections: pd.DataFrame,  # one sky's detections: glon_de
                       radius_deg: float,         # distance unit [deg] (localisation.match_radius_deg)
                      ) -> tuple:                 # (distance / radius capped at NEIGHBOUR_CAP, log((1 + its score) / (1 + own)); 0 when isolated)
     "The nearest other detection of the same list: how far (in match radii) and how much stronger by the detector's disk score."
-    from fermi_nb.localisation import lonlat_to_unit, angular_sep_deg
     n = len(detections); dist, ratio = np.full(n, NEIGHBOUR_CAP), np.zeros(n)
     if n < 2 or not {'glon_deg', 'glat_deg'} <= set(detections.columns): return dist, ratio
     lon, lat = detections['glon_deg'].to_numpy(float), detections['glat_deg'].to_numpy(float)
@@ -771,11 +771,6 @@ def evaluate_characterisation(models: CharacterisationModels,   # trained set
 TRUTH_COLUMNS = {'label': 'true_label', 'source_id': 'true_source_id', 'true_glon_deg': 'true_glon_deg',
                  'true_glat_deg': 'true_glat_deg', 's1_ph_cm2_s': 'true_s1_ph_cm2_s', 'expected_ts': 'true_expected_ts'}
 
-def _sep_deg(l1, b1, l2, b2):
-    l1, b1, l2, b2 = (np.radians(np.asarray(a, float)) for a in (l1, b1, l2, b2))
-    h = np.sin((b2 - b1) / 2) ** 2 + np.cos(b1) * np.cos(b2) * np.sin((l2 - l1) / 2) ** 2
-    return np.degrees(2 * np.arcsin(np.sqrt(np.clip(h, 0, 1))))
-
 def _matched(table, sel, truth, min_ts):
     keys = set(zip(table['sky_seed'][sel], table['true_source_id'][sel]))
     t = truth if min_ts is None else truth[truth['expected_ts'] >= min_ts]
@@ -834,8 +829,8 @@ def evaluate_characterised(table: pd.DataFrame,    # characterise output + sky_s
     m['group_confusion'] = confusion_matrix(yg, pgi, labels=range(len(groups))).tolist()
     # location of the true positives
     tl, tb = table['true_glon_deg'].to_numpy(float)[real], table['true_glat_deg'].to_numpy(float)[real]
-    d_raw = _sep_deg(table['glon_raw_deg'].to_numpy(float)[real], table['glat_raw_deg'].to_numpy(float)[real], tl, tb)
-    d_ref = _sep_deg(table['glon_deg'].to_numpy(float)[real], table['glat_deg'].to_numpy(float)[real], tl, tb)
+    d_raw = angular_sep_deg(table['glon_raw_deg'].to_numpy(float)[real], table['glat_raw_deg'].to_numpy(float)[real], tl, tb)
+    d_ref = angular_sep_deg(table['glon_deg'].to_numpy(float)[real], table['glat_deg'].to_numpy(float)[real], tl, tb)
     r68, r95 = table['r68_deg'].to_numpy(float)[real], table['r95_deg'].to_numpy(float)[real]
     m['loc_median_offset_raw_deg'], m['loc_median_offset_refined_deg'] = float(np.median(d_raw)), float(np.median(d_ref))
     b = bright[real]

@@ -14,6 +14,7 @@ from scipy.spatial import cKDTree
 from .config import Profile, load_profile
 from .instrument import bin_psf
 from .evaluation import match_catalogs
+from .localisation import lonlat_to_unit, angular_sep_deg
 
 # %% auto #0
 __all__ = ['FAKE', 'RUN_SPLITS', 'sky_to_tangent_deg', 'tangent_to_sky_deg', 'image_offsets_deg', 'yearly_bin_weights',
@@ -237,10 +238,6 @@ def subpixel_offset(detections: pd.DataFrame,  # detections with glon_deg, glat_
 # %% ../nbs/40_source_images.ipynb #a0867261
 FAKE = 'FAKE'
 
-def _unit(lon_deg, lat_deg):
-    lon, lat = np.radians(lon_deg), np.radians(lat_deg)
-    return np.stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)], -1)
-
 def label_detections(detections: pd.DataFrame,  # detections with glon_deg, glat_deg [deg]
                      sources: pd.DataFrame,     # true sources: source_id, cls, glon_deg, glat_deg, s1_ph_cm2_s (expected_ts optional)
                      radius_deg: float,         # match radius [deg]
@@ -292,7 +289,7 @@ def development_detections(sky,                          # Sky with sources (cou
                                   rng.normal(0, sig), rng.normal(0, sig))
     n_fake = int(round(fake_fraction * len(keep)))
     flon, flat = _random_sky(rng, 3 * n_fake + 10)
-    d, _ = cKDTree(_unit(src['glon_deg'].to_numpy(float), src['glat_deg'].to_numpy(float))).query(_unit(flon, flat))
+    d, _ = cKDTree(lonlat_to_unit(src['glon_deg'].to_numpy(float), src['glat_deg'].to_numpy(float))).query(lonlat_to_unit(flon, flat))
     far = d > 2 * np.sin(np.radians(3 * profile.patch_pixel_deg.min()) / 2)
     flon, flat = flon[far][:n_fake], flat[far][:n_fake]
     det = pd.DataFrame({'glon_deg': np.concatenate([lon, flon]), 'glat_deg': np.concatenate([lat, flat])})
@@ -365,7 +362,7 @@ def detection_patches(detections: pd.DataFrame,  # detections: glon_deg, glat_de
     lon, lat = _positions(detections)
     best, _ = geom.best_patch(lon, lat)
     none = best < 0     # the grid leaves slivers uncovered (~0.05% of the sky for quick): the patch with the nearest centre
-    if none.any(): best[none] = geom._tree.query(_unit(lon[none], lat[none]))[1]
+    if none.any(): best[none] = geom._tree.query(lonlat_to_unit(lon[none], lat[none]))[1]
     pid = best.astype(np.int64)
     if 'patch_id' in detections:
         given = detections['patch_id'].to_numpy(float)
