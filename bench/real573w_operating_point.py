@@ -3,7 +3,7 @@
 For a finished real573w run: predicts the probability maps of the run's simulated test sky (HEALPix Poisson sample,
 the real-map path of 52_real_sky) and of the real map, once with the MIUN alone and once averaged over the 8
 rotations/reflections of every patch (`predict_patches(n_symmetries=8)`), and localises both at
-`localisation.prob_threshold` in 0.5, 0.4, 0.3, 0.2, 0.1 (threshold_start 4). Per threshold it records
+`localisation.prob_threshold` in 0.5, 0.4, 0.3, 0.2, 0.1, 0.05, 0.03 (threshold_start 4). Per threshold it records
 
 * on the simulated sky (true sources as the reference, 0.5° rule): completeness per |b| band and Flux1000, the
   matched fraction and the **chance-corrected purity** (matched − chance) / (1 − chance), chance = the matched
@@ -25,7 +25,7 @@ from fermi_nb.realsky import GOALS_DL, goal_check, real_counts_maps, simulated_t
 from fermi_nb.miun import load_miun, predict_patches
 from fermi_nb.evaluation import shift_positions
 
-THRESHOLDS = (0.5, 0.4, 0.3, 0.2, 0.1)
+THRESHOLDS = (0.5, 0.4, 0.3, 0.2, 0.1, 0.05, 0.03)
 MIN_SIM_PURITY = 0.95
 CHANCE_SHIFT_DEG, CHANCE_DRAWS = 1.0, 3   # as fermi_nb.evaluation.chance_purity
 
