@@ -39,7 +39,7 @@ def characterisation_record(run_dir: Path) -> dict:
     if not path.exists(): return {}
     c = json.loads(path.read_text())
     return {k: c.get(k) for k in ('flux_median_abs_dex_ts25', 'flux_bias_dex_ts25', 'flux_cov68_ts25', 'flux_cov68_ts9_25', 'auc_real',
-                                  'loc_cov68', 'loc_cov95', 'group_balanced_accuracy')}
+                                  'loc_cov68', 'loc_cov95', 'loc_cov68_floor', 'loc_cov95_floor', 'group_balanced_accuracy')}
 
 
 def main(specs):

@@ -780,6 +780,7 @@ def evaluate_characterised(table: pd.DataFrame,    # characterise output + sky_s
                            truth: pd.DataFrame,    # every true source of those skies: sky_seed, source_id, expected_ts
                            calibration: dict,      # models.calibration (classes, threshold_real)
                            min_expected_ts: float = 25.,  # the 'bright' subset of the flux and completeness metrics
+                           label_floor_ts: float = None,  # characterisation.label_min_expected_ts: also the location coverage of the matches at or above it
                           ) -> tuple[dict, dict]:  # (metrics, per-detection details for figures)
     "Test metrics of a characterised detection list against the simulated truth."
     import warnings
@@ -838,6 +839,11 @@ def evaluate_characterised(table: pd.DataFrame,    # characterise output + sky_s
     m['loc_median_offset_refined_deg_ts25'] = float(np.median(d_ref[b])) if b.any() else np.nan
     m['loc_cov68_raw'], m['loc_cov95_raw'] = float(np.mean(d_raw < r68)), float(np.mean(d_raw < r95))
     m['loc_cov68'], m['loc_cov95'] = float(np.mean(d_ref < r68)), float(np.mean(d_ref < r95))
+    if label_floor_ts is not None:   # the matches the location network learns from and is calibrated on
+        fl = ts[real] >= label_floor_ts
+        m['n_true_positive_floor'] = int(fl.sum())
+        m['loc_cov68_floor'] = float(np.mean(d_ref[fl] < r68[fl])) if fl.any() else np.nan
+        m['loc_cov95_floor'] = float(np.mean(d_ref[fl] < r95[fl])) if fl.any() else np.nan
     details = dict(real=real, bright=bright, is_real=is_real, dflux=dflux, p_real=p, reliability=(mp, fy, cnt),
                    y_class=y, y_pred=pred, y_group=yg, group_pred=pgi, d_raw=d_raw, d_ref=d_ref, r68=r68, r95=r95)
     return m, details

@@ -391,6 +391,10 @@ def test_evaluate_characterised_known_values():
     assert m['groups'] == ['extragalactic', 'Galactic', FAKE] and np.isclose(m['group_accuracy'], 1.0)
     assert np.isclose(m['loc_median_offset_raw_deg'], 0.2, atol=1e-6) and np.isclose(m['loc_median_offset_refined_deg'], 0.1, atol=1e-6)
     assert m['loc_cov68'] == 0.75 and m['loc_cov68_raw'] == 0.0 and m['loc_cov95'] == 0.75 and m['loc_cov95_raw'] == 1.0
+    assert 'loc_cov68_floor' not in m
+    mf, _ = evaluate_characterised(t, truth, {'classes': classes, 'threshold_real': 0.5}, label_floor_ts=30.)
+    # the two matches to TS >= 30 sources are 0.1 deg off (inside r68); the one 0.3 deg off is a TS 10 match
+    assert mf['n_true_positive_floor'] == 2 and mf['loc_cov68_floor'] == 1.0 and mf['loc_cov95_floor'] == 1.0
     with pytest.raises(ValueError, match='true_label'):
         evaluate_characterised(t.drop(columns='true_label'), truth, {'classes': classes, 'threshold_real': 0.5})
 
