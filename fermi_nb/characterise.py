@@ -506,7 +506,7 @@ def predict_arrays(models: CharacterisationModels,  # trained set
     p_real = _sigmoid(_predict(models.realfake, xl)[:, 0] / cal['t_realfake'] + cal.get('b_realfake', 0.0))
     p_class_net = _softmax(_predict(models.classifier, x) / cal['t_class'])   # (n, K − 1): the class head, over the real classes
     p_class = combine_classes(p_class_net, p_real, cal['classes'])
-    groups = cal.get('groups') or group_probabilities(p_class, cal['classes'])[1]
+    groups = cal['groups']
     p_group = combine_classes(_softmax(_predict(models.group, x) / cal['t_group']), p_real, groups)
     t_cls = cal.get('threshold_class', cal['threshold_real']); group_pred = group_decision(p_group, p_real, t_cls, groups)
     loc = _predict(models.location, x).transpose(1, 0, 2)             # (M, n, 4)
