@@ -9,9 +9,11 @@ from astropy.table import Table
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.model_selection import cross_val_predict, GroupKFold, StratifiedKFold
 from sklearn.metrics import balanced_accuracy_score
+from fermi_nb.source_images import FAKE
+from fermi_nb.characterise import GROUPS
 run = Path(sys.argv[1])
 t = pd.read_csv(run / 'characterisation' / 'test_characterised.csv')
-t = t[t.true_label != 'FAKE']
+t = t[t.true_label != FAKE]
 parts = []
 for seed, g in t.groupby('sky_seed'):
     src = Table.read(run / 'simulate' / 'test' / f'sky_{seed:05d}' / 'sources.fits').to_pandas().set_index('source_id')
@@ -19,7 +21,7 @@ for seed, g in t.groupby('sky_seed'):
     parts.append(s.assign(sky_seed=seed, group_pred=g.group_pred.to_numpy()))
 s = pd.concat(parts, ignore_index=True)
 cls = s['cls'].str.decode('utf-8') if isinstance(s['cls'].iloc[0], bytes) else s['cls']
-y = cls.isin(['PSR', 'PWN+SNR']).to_numpy().astype(int)
+y = (cls.map(GROUPS) == 'Galactic').to_numpy().astype(int)
 counts = s[[c for c in s.columns if c.startswith('counts_bin')]].to_numpy(float)
 years = s[[c for c in s.columns if c.startswith('year_factor_')]].to_numpy(float)
 feats = {
@@ -36,7 +38,7 @@ for name, X in feats.items():
                           method='predict_proba', params={'sample_weight': w})[:, 1]
     out[name] = round(float(balanced_accuracy_score(y, p > 0.5)), 4)
 # the pipeline's own call among the same detections (its group head)
-out['pipeline group head (measured images)'] = round(float(balanced_accuracy_score(y, (s.group_pred == 'Galactic').to_numpy())), 4) if 'group_pred' in s else None
+out['pipeline group head (measured images)'] = round(float(balanced_accuracy_score(y, (s.group_pred == 'Galactic').to_numpy())), 4)
 out['run'] = str(run)
 if len(sys.argv) > 2: atomic_write_text(sys.argv[2], json.dumps(out, indent=1))
 print(json.dumps(out, indent=1))
