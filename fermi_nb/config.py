@@ -64,6 +64,9 @@ class DiffuseConfig:
     fermi_bubbles: bool = True             # include the Fermi bubbles template (template models only)
     scale: float = 1.0                     # overall multiplier on the diffuse model
     smooth_min_sigma_pix: float = 0.5      # PSF-smooth a bin's diffuse map only if the PSF sigma exceeds this many pixels
+    structure_smooth_deg: typing.Optional[float] = None  # data-driven small-scale structure (template models): Gaussian σ [deg] of the real counts / model ratio (4FGL masked) that multiplies the diffuse model; None = off (04_diffuse)
+    structure_large_deg: float = 5.0       # σ [deg] of the large-scale ratio divided out (the fitted templates keep the large scales)
+    structure_max_lat_deg: float = 20.0    # |b| [deg] beyond which the structure is not applied (tapered to 1 over the last 5°)
 
 @dataclass
 class PopulationConfig:
@@ -294,6 +297,14 @@ def validate_profile(p: Profile):
         if c not in VALID_CLASSES: raise ProfileError(f"{where}: population.classes[{i}]='{c}' is not one of {VALID_CLASSES}")
     if p.diffuse.model not in ('analytic', 'p6v11', 'modelO'):
         raise ProfileError(f"{where}: diffuse.model='{p.diffuse.model}' is not one of ('analytic', 'p6v11', 'modelO')")
+    d = p.diffuse
+    if d.structure_smooth_deg is not None:
+        if d.model == 'analytic':
+            raise ProfileError(f"{where}: diffuse.structure_smooth_deg needs a template diffuse model (p6v11 or modelO), not 'analytic'")
+        if not 0 < d.structure_smooth_deg < d.structure_large_deg:
+            raise ProfileError(f"{where}: diffuse.structure_smooth_deg={d.structure_smooth_deg} must be > 0 and below diffuse.structure_large_deg={d.structure_large_deg}")
+        if not 5 < d.structure_max_lat_deg <= 90:
+            raise ProfileError(f"{where}: diffuse.structure_max_lat_deg={d.structure_max_lat_deg} must be in (5, 90]")
     if p.patches.interpolation not in ('bilinear', 'nearest'):
         raise ProfileError(f"{where}: patches.interpolation='{p.patches.interpolation}' is not one of ('bilinear', 'nearest')")
     if p.localisation.method not in ('blob', 'log'):

@@ -18,7 +18,8 @@ from .instrument import bin_psf, exposure_maps
 __all__ = ['CALIBRATION_BAND_GEV', 'CALIBRATION_KEYS', 'TEMPLATE_KEYS', 'MODEL_COMPONENTS', 'SPECTRAL_SHAPES', 'COMPONENT_SHAPE',
            'CALIBRATION_FILE', 'TEMPLATE_NSIDE', 'fit_templates_poisson', 'calibration_name', 'model_components',
            'calibrated_band_intensity', 'component_spectrum', 'band_fraction', 'analytic_intensity',
-           'fit_analytic_model', 'load_calibration', 'band_intensity_maps', 'diffuse_counts_maps']
+           'fit_analytic_model', 'load_calibration', 'normalised_smooth', 'structure_correction', 'band_intensity_maps',
+           'diffuse_counts_maps']
 
 # %% ../nbs/04_diffuse.ipynb #60b64137
 def fit_templates_poisson(counts_map: np.ndarray,              # observed counts per pixel
@@ -177,6 +178,49 @@ def load_calibration() -> dict:
     if not path.exists(): raise FileNotFoundError(f"packaged diffuse calibration '{path}' is missing; run nbs/04_diffuse.ipynb with write_calibration=True")
     return json.loads(path.read_text())
 
+# %% ../nbs/04_diffuse.ipynb #b83f51d2
+_STRUCTURE_CACHE: dict = {}
+
+def normalised_smooth(values: np.ndarray,   # HEALPix map
+                      weight: np.ndarray,   # weight per pixel (0 = masked)
+                      sigma_deg: float,     # Gaussian σ [deg]
+                     ) -> tuple[np.ndarray, np.ndarray]:  # (S[values·weight] / S[weight], S[weight])
+    "Normalised convolution: Gaussian smoothing of `values` that fills masked pixels from their unmasked surroundings."
+    s = lambda m: hp.smoothing(m, sigma=np.radians(sigma_deg), use_pixel_weights=False, iter=1)
+    sw = s(np.asarray(weight, float))
+    return s(np.asarray(values, float) * weight) / np.maximum(sw, 1e-6), sw
+
+def structure_correction(profile: Profile,   # template profile with diffuse.structure_smooth_deg set
+                        ) -> np.ndarray:     # multiplicative correction of the diffuse model at Nside 128 (1 = none)
+    "Small-scale structure of the real 2–20 GeV sky missing from the fitted templates: real/model ratio at σ_s over the ratio at σ_L, 4FGL masked."
+    d = profile.diffuse
+    if d.structure_smooth_deg is None:
+        raise ValueError(f"profile '{profile.name}': diffuse.structure_smooth_deg is not set (no structure correction)")
+    counts_key = d.counts_map or CALIBRATION_KEYS['counts']
+    key = (counts_key, calibration_name(profile), d.structure_smooth_deg, d.structure_large_deg, d.structure_max_lat_deg)
+    if key not in _STRUCTURE_CACHE:
+        from fermi_nb.sky import render_geometry
+        from fermi_nb.population import read_4fgl, band_photon_flux
+        ref = load_profile('real573w')   # the real map's own selection (PSF3, 2–20 GeV) renders the 4FGL tails
+        counts = np.load(data_path(counts_key)); exposure = np.load(data_path(CALIBRATION_KEYS['exposure']))
+        mask = np.load(data_path(CALIBRATION_KEYS['mask'])).astype(bool)
+        nside = hp.npix2nside(counts.size)
+        band = calibrated_band_intensity(profile)[0]
+        model = sum(band.values()) * exposure * hp.nside2pixarea(nside)
+        cat = read_4fgl(data_path(ref.real_data.catalog))
+        glon, glat = cat['GLON'].to_numpy(), cat['GLAT'].to_numpy()
+        mu = band_photon_flux(cat, *CALIBRATION_BAND_GEV) * exposure[hp.ang2pix(nside, glon, glat, lonlat=True)]
+        model = model + render_geometry(nside, glon, glat, mu, bin_psf(ref, 0)).render(mu)
+        w = (~mask).astype(float)
+        n_s, sw = normalised_smooth(counts, w, d.structure_smooth_deg); m_s, _ = normalised_smooth(model, w, d.structure_smooth_deg)
+        n_l, _ = normalised_smooth(counts, w, d.structure_large_deg); m_l, _ = normalised_smooth(model, w, d.structure_large_deg)
+        corr = np.clip((n_s / m_s) / (n_l / m_l), 0.5, 2.0)
+        corr = np.where(sw > 0.25, corr, 1.0)           # too little unmasked sky nearby to measure
+        abs_b = np.abs(hp.pix2ang(nside, np.arange(counts.size), lonlat=True)[1])
+        taper = np.clip((d.structure_max_lat_deg - abs_b) / 5.0, 0.0, 1.0)
+        _STRUCTURE_CACHE[key] = 1.0 + (corr - 1.0) * taper
+    return _STRUCTURE_CACHE[key]
+
 # %% ../nbs/04_diffuse.ipynb #0cf37dbc
 TEMPLATE_NSIDE = 128   # resolution at which the diffuse intensity is modelled (the fermi_573w templates)
 
@@ -214,6 +258,7 @@ def diffuse_counts_maps(profile: Profile,             # analysis profile
             raise ValueError(f"profile '{profile.name}': exposure map of bin {k} has {np.size(ex)} pixels, "
                              f"expected Nside {profile.nside[k]} ({hp.nside2npix(profile.nside[k])} pixels)")
     band = band_intensity_maps(profile)
+    structure = structure_correction(profile) if profile.diffuse.structure_smooth_deg is not None else None
     pix_deg = hp.nside2resol(TEMPLATE_NSIDE, arcmin=True) / 60
     out = []
     for k, (lo, hi) in enumerate(profile.energy_bins_gev):
@@ -224,5 +269,6 @@ def diffuse_counts_maps(profile: Profile,             # analysis profile
             galactic = np.maximum(galactic, 0)
         iso = float(np.mean(band['iso'])) * band_fraction('iso', lo, hi, profile) if 'iso' in band else 0.0
         intensity = _to_nside(galactic, profile.nside[k]) + iso
+        if structure is not None: intensity = intensity * _to_nside(structure, profile.nside[k])
         out.append(profile.diffuse.scale * intensity * exposures[k] * hp.nside2pixarea(profile.nside[k]))
     return out
