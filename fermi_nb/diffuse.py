@@ -18,8 +18,8 @@ from .instrument import bin_psf, exposure_maps
 __all__ = ['CALIBRATION_BAND_GEV', 'CALIBRATION_KEYS', 'TEMPLATE_KEYS', 'MODEL_COMPONENTS', 'SPECTRAL_SHAPES', 'COMPONENT_SHAPE',
            'CALIBRATION_FILE', 'TEMPLATE_NSIDE', 'fit_templates_poisson', 'calibration_name', 'model_components',
            'calibrated_band_intensity', 'component_spectrum', 'band_fraction', 'analytic_intensity',
-           'fit_analytic_model', 'load_calibration', 'normalised_smooth', 'structure_correction', 'band_intensity_maps',
-           'diffuse_counts_maps']
+           'fit_analytic_model', 'load_calibration', 'normalised_smooth', 'real_sky_model', 'structure_correction',
+           'band_intensity_maps', 'diffuse_counts_maps']
 
 # %% ../nbs/04_diffuse.ipynb #60b64137
 def fit_templates_poisson(counts_map: np.ndarray,              # observed counts per pixel
@@ -190,27 +190,32 @@ def normalised_smooth(values: np.ndarray,   # HEALPix map
     sw = s(np.asarray(weight, float))
     return s(np.asarray(values, float) * weight) / np.maximum(sw, 1e-6), sw
 
+def real_sky_model(profile: Profile,   # template profile (its fitted diffuse model)
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # (real counts, model counts, 4FGL mask), Nside 128
+    "The real 2–20 GeV counts, their model (fitted diffuse + 4FGL-DR2 sources rendered with the PSF3 PSF) and the 4FGL mask."
+    from fermi_nb.sky import render_geometry
+    from fermi_nb.population import read_4fgl, band_photon_flux
+    ref = load_profile('real573w')   # the real map's own selection (PSF3, 2–20 GeV) renders the 4FGL sources
+    counts = np.load(data_path(profile.diffuse.counts_map or CALIBRATION_KEYS['counts']))
+    exposure = np.load(data_path(CALIBRATION_KEYS['exposure']))
+    mask = np.load(data_path(CALIBRATION_KEYS['mask'])).astype(bool)
+    nside = hp.npix2nside(counts.size)
+    model = sum(calibrated_band_intensity(profile)[0].values()) * exposure * hp.nside2pixarea(nside)
+    cat = read_4fgl(data_path(ref.real_data.catalog))
+    glon, glat = cat['GLON'].to_numpy(), cat['GLAT'].to_numpy()
+    mu = band_photon_flux(cat, *CALIBRATION_BAND_GEV) * exposure[hp.ang2pix(nside, glon, glat, lonlat=True)]
+    return counts, model + render_geometry(nside, glon, glat, mu, bin_psf(ref, 0)).render(mu), mask
+
 def structure_correction(profile: Profile,   # template profile with diffuse.structure_smooth_deg set
                         ) -> np.ndarray:     # multiplicative correction of the diffuse model at Nside 128 (1 = none)
     "Small-scale structure of the real 2–20 GeV sky missing from the fitted templates: real/model ratio at σ_s over the ratio at σ_L, 4FGL masked."
     d = profile.diffuse
     if d.structure_smooth_deg is None:
         raise ValueError(f"profile '{profile.name}': diffuse.structure_smooth_deg is not set (no structure correction)")
-    counts_key = d.counts_map or CALIBRATION_KEYS['counts']
-    key = (counts_key, calibration_name(profile), d.structure_smooth_deg, d.structure_large_deg, d.structure_max_lat_deg)
+    key = (d.counts_map or CALIBRATION_KEYS['counts'], calibration_name(profile), d.structure_smooth_deg, d.structure_large_deg, d.structure_max_lat_deg)
     if key not in _STRUCTURE_CACHE:
-        from fermi_nb.sky import render_geometry
-        from fermi_nb.population import read_4fgl, band_photon_flux
-        ref = load_profile('real573w')   # the real map's own selection (PSF3, 2–20 GeV) renders the 4FGL tails
-        counts = np.load(data_path(counts_key)); exposure = np.load(data_path(CALIBRATION_KEYS['exposure']))
-        mask = np.load(data_path(CALIBRATION_KEYS['mask'])).astype(bool)
+        counts, model, mask = real_sky_model(profile)
         nside = hp.npix2nside(counts.size)
-        band = calibrated_band_intensity(profile)[0]
-        model = sum(band.values()) * exposure * hp.nside2pixarea(nside)
-        cat = read_4fgl(data_path(ref.real_data.catalog))
-        glon, glat = cat['GLON'].to_numpy(), cat['GLAT'].to_numpy()
-        mu = band_photon_flux(cat, *CALIBRATION_BAND_GEV) * exposure[hp.ang2pix(nside, glon, glat, lonlat=True)]
-        model = model + render_geometry(nside, glon, glat, mu, bin_psf(ref, 0)).render(mu)
         w = (~mask).astype(float)
         n_s, sw = normalised_smooth(counts, w, d.structure_smooth_deg); m_s, _ = normalised_smooth(model, w, d.structure_smooth_deg)
         n_l, _ = normalised_smooth(counts, w, d.structure_large_deg); m_l, _ = normalised_smooth(model, w, d.structure_large_deg)
