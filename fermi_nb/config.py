@@ -88,6 +88,7 @@ class PatchConfig:
     random_rotation: bool = True          # random rotation offset of the patch grid per training sky
     max_patches: typing.Optional[int] = None  # use only the first N patch centres (tiny test profiles)
     interpolation: str = 'bilinear'       # HEALPix → patch pixel interpolation: 'bilinear' (4 pixels) or 'nearest'
+    noise: str = 'patch'                  # where Poisson noise is drawn: 'patch' (each patch pixel of the cut Asimov map) or 'healpix' (each HEALPix pixel, then cut: the path of a real counts map; 10_patching)
 
 @dataclass
 class TrainingConfig:
@@ -305,6 +306,8 @@ def validate_profile(p: Profile):
             raise ProfileError(f"{where}: diffuse.structure_smooth_deg={d.structure_smooth_deg} must be > 0 and below diffuse.structure_large_deg={d.structure_large_deg}")
         if not 5 < d.structure_max_lat_deg <= 90:
             raise ProfileError(f"{where}: diffuse.structure_max_lat_deg={d.structure_max_lat_deg} must be in (5, 90]")
+    if p.patches.noise not in ('patch', 'healpix'):
+        raise ProfileError(f"{where}: patches.noise='{p.patches.noise}' is not one of ('patch', 'healpix')")
     if p.patches.interpolation not in ('bilinear', 'nearest'):
         raise ProfileError(f"{where}: patches.interpolation='{p.patches.interpolation}' is not one of ('bilinear', 'nearest')")
     if p.localisation.method not in ('blob', 'log'):

@@ -292,6 +292,10 @@ def make_dataset(source,               # PatchStore, (asimov_per_bin, masks) tup
                 ) -> tf.data.Dataset:  # ({'bin0': (b, npix_0, npix_0, 1), ...}, mask (b, P, P, 1)) float32
     "Streaming tf.data pipeline of (inputs, mask) batches for the MIUN."
     p = _as_profile(profile); src = open_patch_source(source, p)
+    healpix = poisson and getattr(src, 'noise', 'patch') == 'healpix'
+    if poisson and p.patches.noise == 'healpix' and not healpix and hasattr(src, 'sky_index'):
+        raise ValueError(f"patch source '{getattr(src, 'path', src)}' holds no HEALPix maps but profile '{p.name}' has "
+                         "patches.noise='healpix': re-cut the skies with this profile (patching stage)")
     idx_all = np.arange(len(src)) if indices is None else np.asarray(indices, int)
     bs = int(batch_size or p.training.batch_size)
     n_batches = math.ceil(len(idx_all) / bs)
@@ -301,8 +305,9 @@ def make_dataset(source,               # PatchStore, (asimov_per_bin, masks) tup
         order = rng.permutation(idx_all) if training else idx_all
         for b in range(n_batches):
             sel = np.sort(order[b * bs:(b + 1) * bs])
-            xs, mask = src.asimov(sel), np.asarray(src.mask(sel))
-            xs = [rng.poisson(np.asarray(x, np.float64)).astype(np.float32) if poisson else np.asarray(x, np.float32) for x in xs]
+            mask = np.asarray(src.mask(sel))
+            if healpix: xs = src.sample(sel, rng)   # Poisson on the sky's HEALPix pixels, then cut (10_patching)
+            else: xs = [rng.poisson(np.asarray(x, np.float64)).astype(np.float32) if poisson else np.asarray(x, np.float32) for x in src.asimov(sel)]
             if training: xs, mask = augment_dihedral(xs, mask, rng)
             yield {f'bin{k}': x[..., None] for k, x in enumerate(xs)}, mask[..., None].astype(np.float32)
     signature = ({f'bin{k}': tf.TensorSpec((None, n, n, 1), tf.float32) for k, n in enumerate(p.patches.npix)},

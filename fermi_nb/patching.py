@@ -446,7 +446,7 @@ def sky_geometry(profile: Profile,   # analysis profile
 
 def _same_patch_geometry(a: Profile, b: Profile) -> bool:
     return (a.nside == b.nside and a.patches.npix == b.patches.npix and a.patches.size_deg == b.patches.size_deg
-            and a.patches.grid_nside == b.patches.grid_nside and a.n_patches == b.n_patches)
+            and a.patches.grid_nside == b.patches.grid_nside and a.n_patches == b.n_patches and a.patches.noise == b.patches.noise)
 
 def write_patch_store(path,              # output HDF5 file (e.g. runs/x/patches_train.h5)
                       skies,             # iterable of `Sky` objects or (maps_per_bin, sources_df) pairs
@@ -470,12 +470,17 @@ def write_patch_store(path,              # output HDF5 file (e.g. runs/x/patches
             dsets['mask'] = f.create_dataset('mask', (0, P, P), np.uint8, maxshape=(None, P, P), chunks=(1, P, P))
             dsets['sky_index'] = f.create_dataset('sky_index', (0,), np.int32, maxshape=(None,), chunks=(4096,))
             dsets['patch_id'] = f.create_dataset('patch_id', (0,), np.int32, maxshape=(None,), chunks=(4096,))
+            healpix = profile.patches.noise == 'healpix'   # keep each sky's HEALPix Asimov maps: noise is drawn on them
+            hp_sets = {k: f.create_dataset(f'healpix_bin{k}', (0, hp.nside2npix(ns)), np.float32, maxshape=(None, hp.nside2npix(ns)),
+                                           chunks=(1, hp.nside2npix(ns))) for k, ns in enumerate(profile.nside)} if healpix else {}
             for i, sky in enumerate(tqdm(skies, desc='patching skies', disable=not progress)):
                 geom = geom_for_sky if isinstance(geom_for_sky, PatchGeometry) else geom_for_sky(i, sky)
                 if not _same_patch_geometry(geom.profile, profile):
                     raise ValueError(f"write_patch_store('{path}'): sky {i} geometry {geom} does not match profile '{profile.name}'")
                 if interp is None: interp = geom.interpolation
-                cuts, mask, sip = cut_sky(geom, sky)
+                maps = list(sky[0]) if isinstance(sky, tuple) else [sky.counts(k) for k in range(profile.n_bins)]
+                cuts, mask, sip = cut_sky(geom, (maps, sky[1] if isinstance(sky, tuple) else sky.sources))
+                for k, d in hp_sets.items(): d.resize(i + 1, axis=0); d[i] = np.asarray(maps[k], np.float32)
                 n = geom.n_patches; sl = slice(n_rows, n_rows + n)
                 for d in dsets.values(): d.resize(n_rows + n, axis=0)
                 for k in range(profile.n_bins): dsets[f'bin{k}'][sl] = cuts[k]
@@ -521,11 +526,13 @@ class PatchStore:
             self.sky_index = f['sky_index'][:]; self.patch_id = f['patch_id'][:]
             self.sky_rotation_seed = f['sky_rotation_seed'][:]; self.sky_seed = f['sky_seed'][:]
             self.n_bins = sum(1 for k in f if k.startswith('bin'))
+            self.noise = 'healpix' if 'healpix_bin0' in f else 'patch'
+        self._hp_maps, self._hp_tables = {}, {}
         self._row = {(int(s), int(p)): i for i, (s, p) in enumerate(zip(self.sky_index, self.patch_id))}
 
     def __len__(self): return len(self.patch_id)
     def __repr__(self): return f"PatchStore('{self.path}', {len(self)} patches, {self.n_skies} skies, profile '{self.profile.name}')"
-    def __getstate__(self): return {**self.__dict__, '_f': None}   # picklable (h5py handles are not)
+    def __getstate__(self): return {**self.__dict__, '_f': None, '_hp_tables': {}}   # picklable (h5py handles are not)
     @property
     def n_skies(self) -> int: return len(self.sky_rotation_seed)
 
@@ -576,7 +583,28 @@ class PatchStore:
     def sample(self, idx, rng=None) -> list[np.ndarray]:
         "Poisson-sampled counts per bin of rows `idx` (float32): a new realisation every call; seed `rng` to reproduce."
         rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        if self.noise == 'healpix': return self._sample_healpix(idx, rng)
         return [rng.poisson(a).astype(np.float32) for a in self.asimov(idx)]
+
+    def _sample_healpix(self, idx, rng) -> list[np.ndarray]:
+        "Poisson draws on the HEALPix pixels of each row's sky (those the rows touch), cut with the sky's geometry."
+        idx = np.asarray(idx); scalar = idx.ndim == 0; idx = np.atleast_1d(idx)
+        p = self.profile
+        out = [np.empty((len(idx), n, n), np.float32) for n in p.patches.npix]
+        for s in np.unique(self.sky_index[idx]):
+            sel = np.flatnonzero(self.sky_index[idx] == s); pids = self.patch_id[idx[sel]]
+            if s not in self._hp_tables:   # rotated grids: memory only (one sky's tables, ~0.1 GB at real573w)
+                rotated = self.sky_rotation_seed[int(s)] >= 0
+                self._hp_tables[s] = self.geometry(int(s), cache_dir=False if rotated else None).load_tables()
+            for (nside, n), T in self._hp_tables[s].items():
+                sub = T[(pids[:, None] * n * n + np.arange(n * n)).ravel()]
+                cols = np.unique(sub.indices)
+                for k in (k for k in range(p.n_bins) if (p.nside[k], p.patches.npix[k]) == (nside, n)):
+                    if (k, s) not in self._hp_maps: self._hp_maps[(k, s)] = self._file()[f'healpix_bin{k}'][int(s)]
+                    v = np.zeros(hp.nside2npix(nside), np.float32)
+                    v[cols] = rng.poisson(self._hp_maps[(k, s)][cols])
+                    out[k][sel] = (sub @ v).reshape(len(sel), n, n)
+        return [o[0] for o in out] if scalar else out
 
     @property
     def sources(self) -> pd.DataFrame:

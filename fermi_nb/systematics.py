@@ -142,8 +142,10 @@ class PatchSubset:
         self.store, self.rows = store, np.sort(np.asarray(rows, int))
         self.profile = store.profile
         self.sky_index = store.sky_index[self.rows]
+        self.noise = getattr(store, 'noise', 'patch')
     def __len__(self): return len(self.rows)
     def asimov(self, idx): return self.store.asimov(self.rows[np.asarray(idx)])
+    def sample(self, idx, rng=None): return self.store.sample(self.rows[np.asarray(idx)], rng)
     def mask(self, idx): return self.store.mask(self.rows[np.asarray(idx)])
 
 def _subset(store, n_max, seed: int):
