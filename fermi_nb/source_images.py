@@ -346,10 +346,11 @@ class DetectorPatches:
                  geom,                    # PatchGeometry to cut it with
                  rng=None,                # Poisson sampling of the patch pixels; None → expectations
                 ) -> 'DetectorPatches':
-        "A simulated sky cut into patches and Poisson-sampled on the patch pixels, as 10_patching/30 do."
-        asimov = geom.cut([np.asarray(sky.counts(k), np.float32) for k in range(sky.profile.n_bins)])
-        if rng is None: return cls(geom, asimov, sky, None, True)
-        return cls(geom, [rng.poisson(a).astype(np.float32) for a in asimov], sky)
+        "A simulated sky cut into patches and Poisson-sampled where the profile draws noise (patches.noise), as 10_patching/30 do."
+        maps = [np.asarray(sky.counts(k), np.float32) for k in range(sky.profile.n_bins)]
+        if rng is None: return cls(geom, geom.cut(maps), sky, None, True)
+        if geom.profile.patches.noise == 'healpix': return cls(geom, geom.cut([rng.poisson(m).astype(np.float32) for m in maps]), sky)
+        return cls(geom, [rng.poisson(a).astype(np.float32) for a in geom.cut(maps)], sky)
 
 def patch_resolutions(profile: Profile) -> list[int]:
     "Distinct patch grids (pixels per side), finest first: one sub-pixel phase (x, y) each."
