@@ -185,6 +185,31 @@ def test_patch_store_source(tmp_path):
     assert set(src.sky_index[tr]) == {0} and set(src.sky_index[va]) == {1}
 
 
+def test_dataset_draws_healpix_noise(tmp_path):
+    """patches.noise='healpix': batches are the store's HEALPix-path draws (Poisson per map pixel, then cut)."""
+    patching = pytest.importorskip('fermi_nb.patching')
+    p = load_profile('quick', {'patches.max_patches': 24, 'patches.noise': 'healpix'})
+    geom = patching.PatchGeometry.build(p, cache_dir=False)
+    skies = [patching.synthetic_sky(p, n_sources=300, seed=s) for s in (1, 2)]
+    path = patching.write_patch_store(tmp_path / 'patches.h5', skies, geom, p, progress=False)
+    src = open_patch_source(path, p)
+    assert src.noise == 'healpix'
+    batches = list(make_dataset(path, p, training=False, seed=5, batch_size=16))
+    rng = np.random.default_rng([5, 2**31])
+    for b, (x, y) in enumerate(batches):
+        want = src.sample(np.arange(b * 16, min((b + 1) * 16, len(src))), rng)
+        for k in range(p.n_bins): np.testing.assert_array_equal(x[f'bin{k}'].numpy()[..., 0], want[k])
+    # smoother than patch-pixel noise: variance per patch pixel well below the Asimov mean
+    lam = src.asimov(np.arange(16))[1].astype(float); x1 = batches[0][0]['bin1'].numpy()[..., 0]
+    assert ((x1 - lam) ** 2).sum() / lam.sum() < 0.5
+    # a store written without HEALPix maps cannot serve a 'healpix' profile
+    p_patch = load_profile('quick', {'patches.max_patches': 24})
+    path2 = patching.write_patch_store(tmp_path / 'patches_patch.h5', skies, patching.PatchGeometry.build(p_patch, cache_dir=False),
+                                       p_patch, progress=False)
+    with pytest.raises(ValueError, match='holds no HEALPix maps'):
+        make_dataset(path2, p, training=True)
+
+
 def test_cli_rejects_unknown_loss():
     with pytest.raises(SystemExit):
         train_cli(['--out', 'x', '--loss', 'nope'])
