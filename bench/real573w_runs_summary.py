@@ -25,7 +25,8 @@ def run_record(run_dir: Path, command: str) -> dict:
     return dict(command=command, run_dir=str(run_dir),
                 geometry=dict(npix=prof['patches']['npix'], mask_radius_px=prof['patches']['mask_radius_px'],
                               mask_min_expected_ts=prof['patches']['mask_min_expected_ts'],
-                              stitch_radius_deg=prof['localisation']['stitch_radius_deg']),
+                              stitch_radius_deg=prof['localisation']['stitch_radius_deg'],
+                              noise=prof['patches'].get('noise', 'patch'), prob_threshold=prof['localisation']['prob_threshold']),
                 training=dict(n_train_skies=prof['training']['n_train_skies'], epochs=prof['training']['epochs']),
                 real_sky={k: m[k] for k in keep if k in m} | {k: m[k] for k in ('n_det', 'dl_highb_n_det', 'dl_lowb_n_det', 'goals_met') if k in m}
                          | {k: m[k] for k in m if k.startswith('flux_4fgl_')},
