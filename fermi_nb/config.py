@@ -123,6 +123,9 @@ class LocalisationConfig:
     refine_centroid: bool = True          # blob: refine each group's mean position by the probability centroid within mask_radius_px + 1
     log_threshold: float = 0.1            # minimum scale-normalised LoG response of a blob (method 'log')
     stitch_rule: str = 'mean'             # merged position: 'mean' (score-weighted mean direction) or 'edge' (candidate farthest from its patch edge)
+    threshold_rule: str = 'fixed'         # 'fixed': use prob_threshold; 'validation': each run picks it on its validation skies (30_localisation, choose_prob_threshold)
+    threshold_grid: list[float] = field(default_factory=lambda: [0.5, 0.4, 0.3, 0.2, 0.1, 0.05, 0.03])  # 'validation': candidate prob_thresholds
+    threshold_min_purity: float = 0.95    # 'validation': the lowest grid value whose chance-corrected purity is ≥ this in both |b| bands wins
 
 @dataclass
 class CharacterisationConfig:
@@ -316,6 +319,12 @@ def validate_profile(p: Profile):
         raise ProfileError(f"{where}: localisation.stitch_rule='{p.localisation.stitch_rule}' is not one of ('edge', 'mean')")
     if not 0 < p.localisation.prob_threshold < 1:
         raise ProfileError(f"{where}: localisation.prob_threshold={p.localisation.prob_threshold} must be in (0, 1)")
+    if p.localisation.threshold_rule not in ('fixed', 'validation'):
+        raise ProfileError(f"{where}: localisation.threshold_rule='{p.localisation.threshold_rule}' is not one of ('fixed', 'validation')")
+    if not p.localisation.threshold_grid or not all(0 < t < 1 for t in p.localisation.threshold_grid):
+        raise ProfileError(f"{where}: localisation.threshold_grid={p.localisation.threshold_grid} must be a non-empty list of values in (0, 1)")
+    if not 0 < p.localisation.threshold_min_purity <= 1:
+        raise ProfileError(f"{where}: localisation.threshold_min_purity={p.localisation.threshold_min_purity} must be in (0, 1]")
     if p.localisation.tta_symmetries not in range(1, 9):
         raise ProfileError(f"{where}: localisation.tta_symmetries={p.localisation.tta_symmetries} must be an integer 1–8")
     if p.population.s1_min_ph_cm2_s <= 0:

@@ -15,12 +15,14 @@ from scipy.sparse.csgraph import connected_components
 from .config import Profile, load_profile, atomic_write
 
 # %% auto #0
-__all__ = ['CANDIDATE_COLUMNS', 'STITCH_RULES', 'LOCALISATION_SPLITS', 'disk_offsets', 'disk_kernel', 'disk_scores',
-           'synthetic_prob_maps', 'edge_distance_px', 'cluster_scores', 'refine_centroids', 'log_blobs',
+__all__ = ['CANDIDATE_COLUMNS', 'STITCH_RULES', 'LOCALISATION_SPLITS', 'OPERATING_POINT_FILE', 'disk_offsets', 'disk_kernel',
+           'disk_scores', 'synthetic_prob_maps', 'edge_distance_px', 'cluster_scores', 'refine_centroids', 'log_blobs',
            'find_candidates', 'match_pixel_positions', 'candidates_to_sky', 'lonlat_to_unit', 'unit_to_lonlat',
            'angular_sep_deg', 'stitch', 'synthetic_duplicates', 'localise', 'synthetic_sky_prob_maps',
            'detections_path', 'prob_maps_path', 'to_float16', 'save_prob_maps', 'load_prob_maps', 'write_csv_atomic',
-           'localise_sky', 'detector_sample', 'read_manifest', 'read_detections', 'plot_localised_patch']
+           'localise_sky', 'detector_sample', 'read_manifest', 'read_detections', 'plot_localised_patch',
+           'with_prob_threshold', 'band_purity', 'choose_prob_threshold', 'operating_point_path',
+           'run_localisation_profile', 'choose_run_operating_point']
 
 # %% ../nbs/30_localisation.ipynb #13d328fa
 def disk_offsets(radius_px: float, # disk radius [px]
@@ -538,3 +540,106 @@ def plot_localised_patch(counts: list,          # per bin (npix_k, npix_k) count
     ax.set_title('MIUN probability, mask (cyan), det. (×), true (○)', fontsize=8)
     fig.suptitle(title, fontsize=9); fig.tight_layout()
     return fig
+
+# %% ../nbs/30_localisation.ipynb #73722b58
+import dataclasses
+
+OPERATING_POINT_FILE = 'operating_point.json'
+
+def with_prob_threshold(profile: Profile,       # profile to copy
+                        prob_threshold: float,  # binarisation threshold of the probability maps
+                       ) -> Profile:            # copy with localisation.prob_threshold replaced
+    "A copy of `profile` whose localisation binarises the probability maps at `prob_threshold`."
+    return dataclasses.replace(profile, localisation=dataclasses.replace(profile.localisation, prob_threshold=float(prob_threshold)))
+
+def band_purity(dets: list,              # detection tables (glon_deg, glat_deg), one per sky
+                truths: list,            # true-source tables (glon_deg, glat_deg), one per sky
+                profile: Profile,        # real_data.crossmatch_radius_deg (match radius) and lat_split_deg (bands)
+                shift_deg: float = 1.0,  # chance level: detections moved this far along random position angles [deg]
+                n_draws: int = 3,        # chance level: random displacements averaged
+                seed: int = 0,           # chance level: seed of the position angles
+               ) -> dict:                # per band 'highb'/'lowb': n_det, matched, chance, purity_cc
+    "Matched fraction of the detections per |b| band, its chance level and the chance-corrected purity (matched − chance) / (1 − chance), pooled over skies."
+    from fermi_nb.catalog import crossmatch
+    from fermi_nb.evaluation import shift_positions
+    rd, rng = profile.real_data, np.random.default_rng(seed)
+    has_match = lambda d, t: crossmatch(d, t, rd.crossmatch_radius_deg, one_to_one=False)['idx_ref'].to_numpy() >= 0
+    tot = {band: np.zeros(3) for band in ('highb', 'lowb')}     # detections, matched, chance-matched (mean over draws)
+    for d, t in zip(dets, truths):
+        if len(d) == 0: continue
+        high = np.abs(d.glat_deg.to_numpy(float)) >= rd.lat_split_deg
+        matched, chance = has_match(d, t), np.zeros(len(d))
+        for _ in range(n_draws):
+            l2, b2 = shift_positions(d.glon_deg, d.glat_deg, shift_deg, rng)
+            chance += has_match(d.assign(glon_deg=l2, glat_deg=b2), t)
+        for band, sel in (('highb', high), ('lowb', ~high)):
+            tot[band] += [sel.sum(), matched[sel].sum(), chance[sel].sum() / n_draws]
+    out = {}
+    for band, (n, m, c) in tot.items():
+        f, fc = (m / n, c / n) if n else (np.nan, np.nan)
+        out[band] = dict(n_det=int(n), matched=float(f), chance=float(fc),
+                         purity_cc=float((f - fc) / (1 - fc)) if n and fc < 1 else float('nan'))
+    return out
+
+def choose_prob_threshold(probs: list,      # per sky: (prob maps (n, P, P), patch ids (n,), PatchGeometry the sky was cut with)
+                          truths: list,     # per sky: true sources (glon_deg, glat_deg)
+                          profile: Profile, # localisation.threshold_grid / threshold_min_purity, real_data radius and |b| split
+                         ) -> tuple[float, pd.DataFrame]:  # (chosen prob_threshold, one row per grid value)
+    "The lowest `threshold_grid` value with chance-corrected purity ≥ `threshold_min_purity` in both |b| bands; if none, the one with the best worst band."
+    loc, rows = profile.localisation, []
+    for t in sorted(loc.threshold_grid, reverse=True):
+        pt = with_prob_threshold(profile, t)
+        bp = band_purity([localise(p, g, pt, patch_ids=ids) for p, ids, g in probs], truths, profile)
+        rows.append(dict(prob_threshold=float(t), **{f'{band}_{k}': v for band, r in bp.items() for k, v in r.items()}))
+    tab = pd.DataFrame(rows)
+    worst = tab[['highb_purity_cc', 'lowb_purity_cc']].min(axis=1, skipna=False).fillna(-np.inf)
+    passing = tab.prob_threshold[worst >= loc.threshold_min_purity]
+    chosen = float(passing.min()) if len(passing) else float(tab.prob_threshold[worst.idxmax()])
+    return chosen, tab.assign(worst_purity_cc=worst, passes=worst >= loc.threshold_min_purity, chosen=tab.prob_threshold == chosen)
+
+def operating_point_path(run_dir) -> Path:
+    "Where the localisation stage records the run's operating point."
+    return Path(run_dir) / 'localisation' / OPERATING_POINT_FILE
+
+def run_localisation_profile(profile: Profile,  # the run's profile
+                             run_dir,           # run directory
+                            ) -> Profile:       # the profile with the run's prob_threshold
+    "The run's profile with the localisation stage's chosen prob_threshold (threshold_rule 'validation'); the profile itself under 'fixed'."
+    if profile.localisation.threshold_rule == 'fixed': return profile
+    path = operating_point_path(run_dir)
+    if not path.exists():
+        raise FileNotFoundError(f"run '{run_dir}': localisation.threshold_rule is 'validation' but {path} does not exist "
+                                "(the localisation stage writes it: rerun the run to resume there)")
+    return with_prob_threshold(profile, json.loads(path.read_text())['prob_threshold'])
+
+def choose_run_operating_point(run_dir,           # run directory with patching/val and simulate/val
+                               model,             # the run's trained MIUN
+                               profile: Profile,  # the run's profile
+                               base_seed: int,    # Poisson seed of validation sky i is base_seed + i (as the localisation)
+                               batch_size: int = 64, # patches per inference batch
+                              ) -> dict:          # the record written to operating_point.json
+    "Apply `choose_prob_threshold` to the run's validation skies and record the choice (atomically) in RUN_DIR/localisation."
+    from fermi_nb.miun import predict_patches
+    from fermi_nb.patching import PatchStore
+    from fermi_nb.sky import Sky, sky_dir
+    run_dir = Path(run_dir); store_path = run_dir / 'patching' / 'val' / 'patches.h5'
+    if not store_path.exists():
+        raise FileNotFoundError(f"run '{run_dir}': localisation.threshold_rule 'validation' needs validation skies, but {store_path} "
+                                "does not exist (training.n_val_skies ≥ 1)")
+    store, probs, truths = PatchStore(store_path), [], []
+    try:
+        for i in range(store.n_skies):
+            pids, counts = detector_sample(store, i, base_seed + i)
+            probs.append((predict_patches(model, counts, batch_size, profile.localisation.tta_symmetries), pids, store.geometry(i)))
+            truths.append(Sky.load(sky_dir(run_dir / 'simulate' / 'val', int(store.sky_seed[i]))).sources)
+        seeds = [int(s) for s in store.sky_seed]
+    finally: store.close()
+    chosen, tab = choose_prob_threshold(probs, truths, profile)
+    loc = profile.localisation
+    rec = dict(prob_threshold=chosen, rule='validation', min_purity=loc.threshold_min_purity, grid=list(loc.threshold_grid),
+               any_passes=bool(tab.passes.any()), val_sky_seeds=seeds, poisson_seeds=[base_seed + i for i in range(len(seeds))],
+               radius_deg=profile.real_data.crossmatch_radius_deg, lat_split_deg=profile.real_data.lat_split_deg,
+               rows=json.loads(tab.to_json(orient='records')))
+    atomic_write(operating_point_path(run_dir), lambda tmp: Path(tmp).write_text(json.dumps(rec, indent=1)))
+    return rec
+

@@ -12,7 +12,7 @@ import healpy as hp
 from .config import load_profile, Profile, ProfileError
 from .data import have_data, data_path
 from .patching import PatchGeometry
-from .localisation import localise
+from .localisation import localise, run_localisation_profile
 from .catalog import (write_catalog, read_catalog, load_4fgl, crossmatch, crossmatch_report, report_headline, file_version,
                               _lonlat,
                               characterisation_model_dir, profile_data_files)
@@ -162,6 +162,7 @@ def build_real_sky(run_dir,                # run directory with miun/ (and optio
     model_path = run_dir / 'miun' / 'model.keras'
     if not model_path.is_file(): raise FileNotFoundError(f"run '{run_dir}': no trained MIUN {model_path} (run the miun stage first)")
     model = load_miun(model_path, profile)
+    profile = run_localisation_profile(profile, run_dir)   # the run's operating point (30_localisation; the profile itself under threshold_rule 'fixed')
     counts = real_counts_maps(profile)
     det, prob = detect_sources(counts, model, profile, PatchGeometry.build(profile), batch_size)
     if len(det) == 0: raise RuntimeError(f"run '{run_dir}': the MIUN found no source on the real map '{rd.counts_map}'")
