@@ -34,6 +34,21 @@ def test_detector_beats_chance(run_dir):
     ev = json.loads((run_dir / 'metrics' / 'evaluation.json').read_text())
     assert ev['completeness'] > 0.1 and ev['purity'] > 0.3, ev
 
+def test_operating_point_chosen_on_validation_skies(run_dir):
+    "threshold_rule 'validation': the choice follows the recorded table and is the threshold the test skies were localised with."
+    op = json.loads((run_dir / 'localisation' / 'operating_point.json').read_text())
+    rows = op['rows']
+    assert [r['prob_threshold'] for r in rows] == [0.5, 0.3] and op['prob_threshold'] in (0.5, 0.3)
+    worst = {r['prob_threshold']: min(r['highb_purity_cc'], r['lowb_purity_cc']) for r in rows}
+    passing = [t for t, w in worst.items() if w >= op['min_purity']]
+    assert op['prob_threshold'] == (min(passing) if passing else max(worst, key=worst.get))
+    assert all(r['highb_n_det'] + r['lowb_n_det'] > 0 for r in rows)
+    assert sum(r['highb_n_det'] + r['lowb_n_det'] for r in rows if r['prob_threshold'] == 0.3) >= \
+           sum(r['highb_n_det'] + r['lowb_n_det'] for r in rows if r['prob_threshold'] == 0.5)   # a lower threshold finds more
+    man = json.loads((run_dir / 'localisation' / 'manifest.json').read_text())
+    loc = json.loads((run_dir / 'metrics' / 'localisation.json').read_text())
+    assert man['prob_threshold'] == loc['prob_threshold'] == op['prob_threshold']
+
 def test_catalogue_written(run_dir):
     from fermi_nb.catalog import read_catalog
     fits = sorted((run_dir / 'catalog').glob('*.fits'))
