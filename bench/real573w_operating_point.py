@@ -3,13 +3,15 @@
 For a finished real573w run: predicts the probability maps of the run's simulated test sky (HEALPix Poisson sample,
 the real-map path of 52_real_sky) and of the real map, once with the MIUN alone and once averaged over the 8
 rotations/reflections of every patch (`predict_patches(n_symmetries=8)`), and localises both at
-`localisation.prob_threshold` in 0.5, 0.4, 0.3, 0.2, 0.1, 0.05, 0.03 (threshold_start 4). Per threshold it records
+every `localisation.prob_threshold` of the profile's `localisation.threshold_grid` (threshold_start 4). Per threshold it records
 
 * on the simulated sky (true sources as the reference, 0.5° rule): completeness per |b| band and Flux1000, the
   matched fraction and the **chance-corrected purity** (matched − chance) / (1 − chance), chance = the matched
-  fraction of the detections moved 1° along random position angles (`fermi_nb.evaluation.shift_positions`, three
-  draws, as the evaluation's chance purity): the selection criterion — the profile takes the
-  lowest threshold keeping it ≥ MIN_SIM_PURITY in both bands;
+  fraction of the detections moved 1° along random position angles (`fermi_nb.localisation.band_purity`, three
+  draws, as the evaluation's chance purity): the selection criterion — the lowest threshold keeping it
+  ≥ `localisation.threshold_min_purity` in both bands. The pipeline applies the same rule to each run's validation
+  skies (`localisation.threshold_rule: validation`, 30_localisation); this script shows it on the test sky, next to
+  the real map;
 * on the real map, the cross-match with 4FGL-DR2 (reported, not used for the choice).
 
 Usage: FERMI_NB_DATA=... python bench/real573w_operating_point.py RUN_DIR [OUT_JSON]
@@ -19,15 +21,12 @@ from pathlib import Path
 import numpy as np
 from fermi_nb.config import load_profile, atomic_write_text
 from fermi_nb.patching import PatchGeometry
-from fermi_nb.localisation import localise
+from fermi_nb.localisation import localise, band_purity
 from fermi_nb.catalog import load_4fgl, crossmatch_report, report_headline
 from fermi_nb.realsky import GOALS_DL, goal_check, real_counts_maps, simulated_test_counts
 from fermi_nb.miun import load_miun, predict_patches
-from fermi_nb.evaluation import shift_positions
 
-THRESHOLDS = (0.5, 0.4, 0.3, 0.2, 0.1, 0.05, 0.03)
-MIN_SIM_PURITY = 0.95
-CHANCE_SHIFT_DEG, CHANCE_DRAWS = 1.0, 3   # as fermi_nb.evaluation.chance_purity
+CHANCE_SHIFT_DEG, CHANCE_DRAWS = 1.0, 3   # as fermi_nb.evaluation.chance_purity and fermi_nb.localisation.band_purity
 
 
 def headline(det, ref, rd):
@@ -35,15 +34,10 @@ def headline(det, ref, rd):
                                              rd.completeness_flux_ph_cm2_s, plot=False))
 
 
-def chance_corrected(det, ref, rd, h):
-    "(matched − chance) / (1 − chance) per band; chance from the detections moved CHANCE_SHIFT_DEG along random position angles."
-    ch, rng = [], np.random.default_rng(0)
-    for _ in range(CHANCE_DRAWS):
-        l2, b2 = shift_positions(det.glon_deg, det.glat_deg, CHANCE_SHIFT_DEG, rng)
-        hh = headline(det.assign(glon_deg=l2, glat_deg=b2), ref, rd); ch.append([hh['highb_matched'], hh['lowb_matched']])
-    ch = np.mean(ch, 0)
-    return {f'{band}_purity_chance_corrected': round(float((h[f'{band}_matched'] - c) / (1 - c)), 4)
-            for band, c in zip(('highb', 'lowb'), ch)}
+def chance_corrected(det, ref, profile):
+    "Chance-corrected purity per |b| band: the package's rule (fermi_nb.localisation.band_purity), which the runs' validation-sky choice uses."
+    bp = band_purity([det], [ref], profile, CHANCE_SHIFT_DEG, CHANCE_DRAWS)
+    return {f'{band}_purity_chance_corrected': round(bp[band]['purity_cc'], 4) for band in ('highb', 'lowb')}
 
 
 def threshold_row(prob: dict, geom, profile_yaml, pt: float, truth, fgl, rd) -> dict:
@@ -52,14 +46,14 @@ def threshold_row(prob: dict, geom, profile_yaml, pt: float, truth, fgl, rd) -> 
     det = {k: localise(v, geom, pp, patch_ids=np.arange(geom.n_patches)) for k, v in prob.items()}
     hs, hr = headline(det['sim'], truth, rd), headline(det['real'], fgl, rd)
     return {'prob_threshold': pt,
-            'sim': {'n_det': len(det['sim']), **{k: round(hs[k], 4) for k in GOALS_DL}, **chance_corrected(det['sim'], truth, rd, hs)},
+            'sim': {'n_det': len(det['sim']), **{k: round(hs[k], 4) for k in GOALS_DL}, **chance_corrected(det['sim'], truth, pp)},
             'real': {'n_det': len(det['real']), **{k: round(hr[k], 4) for k in GOALS_DL}, 'goals_met': int(goal_check(hr)['met'].sum())}}
 
 
-def lowest_passing(rows: list):
-    "The rule: the lowest threshold whose simulated chance-corrected purity is >= MIN_SIM_PURITY in both bands (None if none)."
+def lowest_passing(rows: list, min_purity: float):
+    "The rule: the lowest threshold whose simulated chance-corrected purity is >= min_purity in both bands (None if none)."
     ok = [r['prob_threshold'] for r in rows
-          if min(r['sim']['highb_purity_chance_corrected'], r['sim']['lowb_purity_chance_corrected']) >= MIN_SIM_PURITY]
+          if min(r['sim']['highb_purity_chance_corrected'], r['sim']['lowb_purity_chance_corrected']) >= min_purity]
     return min(ok) if ok else None
 
 
@@ -74,12 +68,13 @@ def main(run_dir, out):
     fgl = load_4fgl(profile=p); rows = []
     for n_sym in (1, 8):
         prob = {k: predict_patches(model, geom.cut([np.asarray(m, np.float32) for m in v]), 64, n_sym) for k, v in maps.items()}
-        for pt in THRESHOLDS:
+        for pt in sorted(p.localisation.threshold_grid, reverse=True):
             row = {'tta_symmetries': n_sym, **threshold_row(prob, geom, run_dir / 'profile.yaml', pt, truth, fgl, rd)}
             print(row, flush=True); rows.append(row)
-    chosen = {str(n): lowest_passing([r for r in rows if r['tta_symmetries'] == n]) for n in (1, 8)}
-    res = {'run_dir': str(run_dir), 'sim_sky_seed': int(sim.seed), 'criterion': f'lowest prob_threshold of {list(THRESHOLDS)} with '
-           f'chance-corrected purity >= {MIN_SIM_PURITY} in both |b| bands on the simulated test sky', 'chosen': chosen,
+    min_purity = p.localisation.threshold_min_purity
+    chosen = {str(n): lowest_passing([r for r in rows if r['tta_symmetries'] == n], min_purity) for n in (1, 8)}
+    res = {'run_dir': str(run_dir), 'sim_sky_seed': int(sim.seed), 'criterion': f'lowest prob_threshold of {p.localisation.threshold_grid} with '
+           f'chance-corrected purity >= {min_purity} in both |b| bands on the simulated test sky', 'chosen': chosen,
            'rows': rows, 'seconds': round(time.time() - t0, 1)}
     atomic_write_text(out, json.dumps(res, indent=1))
     print('chosen prob_threshold per tta_symmetries:', chosen)

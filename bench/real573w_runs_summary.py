@@ -26,12 +26,21 @@ def run_record(run_dir: Path, command: str) -> dict:
                 geometry=dict(npix=prof['patches']['npix'], mask_radius_px=prof['patches']['mask_radius_px'],
                               mask_min_expected_ts=prof['patches']['mask_min_expected_ts'],
                               stitch_radius_deg=prof['localisation']['stitch_radius_deg'],
-                              noise=prof['patches'].get('noise', 'patch'), prob_threshold=prof['localisation']['prob_threshold']),
+                              noise=prof['patches'].get('noise', 'patch'), prob_threshold=prob_threshold(run_dir, prof),
+                              threshold_rule=prof['localisation'].get('threshold_rule', 'fixed')),
                 training=dict(n_train_skies=prof['training']['n_train_skies'], epochs=prof['training']['epochs']),
                 real_sky={k: m[k] for k in keep if k in m} | {k: m[k] for k in ('n_det', 'dl_highb_n_det', 'dl_lowb_n_det', 'goals_met') if k in m}
                          | {k: m[k] for k in m if k.startswith('flux_4fgl_')},
                 simulated_test_sky={k: ev.get(k) for k in ('n_det', 'purity', 'chance_purity', 'completeness_ts25', 'completeness_ts100')},
                 characterisation=characterisation_record(run_dir))
+
+
+def prob_threshold(run_dir: Path, prof: dict) -> float:
+    "The threshold the run localised with: its operating point under threshold_rule 'validation', else the profile's value."
+    op = run_dir / 'localisation' / 'operating_point.json'
+    if prof['localisation'].get('threshold_rule', 'fixed') == 'validation' and op.exists():
+        return json.loads(op.read_text())['prob_threshold']
+    return prof['localisation']['prob_threshold']
 
 
 def characterisation_record(run_dir: Path) -> dict:
