@@ -26,7 +26,6 @@ from fermi_nb.catalog import load_4fgl, crossmatch_report, report_headline
 from fermi_nb.realsky import GOALS_DL, goal_check, real_counts_maps, simulated_test_counts
 from fermi_nb.miun import load_miun, predict_patches
 
-CHANCE_SHIFT_DEG, CHANCE_DRAWS = 1.0, 3   # as fermi_nb.evaluation.chance_purity and fermi_nb.localisation.band_purity
 
 
 def headline(det, ref, rd):
@@ -36,7 +35,7 @@ def headline(det, ref, rd):
 
 def chance_corrected(det, ref, profile):
     "Chance-corrected purity per |b| band: the package's rule (fermi_nb.localisation.band_purity), which the runs' validation-sky choice uses."
-    bp = band_purity([det], [ref], profile, CHANCE_SHIFT_DEG, CHANCE_DRAWS)
+    bp = band_purity([det], [ref], profile)   # chance level: 1° shifts, three draws (band_purity's defaults)
     return {f'{band}_purity_chance_corrected': round(bp[band]['purity_cc'], 4) for band in ('highb', 'lowb')}
 
 

@@ -20,7 +20,7 @@ __all__ = ['CANDIDATE_COLUMNS', 'STITCH_RULES', 'LOCALISATION_SPLITS', 'OPERATIN
            'find_candidates', 'match_pixel_positions', 'candidates_to_sky', 'lonlat_to_unit', 'unit_to_lonlat',
            'angular_sep_deg', 'stitch', 'synthetic_duplicates', 'localise', 'synthetic_sky_prob_maps',
            'detections_path', 'prob_maps_path', 'to_float16', 'save_prob_maps', 'load_prob_maps', 'write_csv_atomic',
-           'localise_sky', 'detector_sample', 'read_manifest', 'read_detections', 'plot_localised_patch',
+           'localise_sky', 'predict_sky', 'detector_sample', 'read_manifest', 'read_detections', 'plot_localised_patch',
            'with_prob_threshold', 'band_purity', 'choose_prob_threshold', 'operating_point_path',
            'run_localisation_profile', 'choose_run_operating_point']
 
@@ -483,13 +483,24 @@ def localise_sky(model,                  # trained MIUN (fermi_nb.miun.load_miun
                  profile: Profile,       # profile (localisation section)
                  seed: int,              # seed of the Poisson sample of the sky's patches
                  batch_size: int = 64,   # patches per inference batch
+                 prediction: tuple | None = None, # (prob maps, patch ids) of this sky and seed already predicted (`predict_sky`); None → predict
                 ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]: # (whole-sky detections, prob maps (n, P, P), patch ids (n,))
     "One Poisson realisation of a sky's patches (`detector_sample`) → MIUN probabilities → stitched whole-sky list (in the sky's own patch geometry)."
-    from fermi_nb.miun import predict_patches
-    patch_ids, counts = detector_sample(store, sky_index, seed)
-    prob = predict_patches(model, counts, batch_size, profile.localisation.tta_symmetries)
+    prob, patch_ids = predict_sky(model, store, sky_index, profile, seed, batch_size) if prediction is None else prediction
     det = localise(prob, store.geometry(sky_index), profile, patch_ids=patch_ids)
     return det, prob, patch_ids
+
+def predict_sky(model,                 # trained MIUN
+                store,                 # PatchStore of the sky's split
+                sky_index: int,        # index of the sky in the store
+                profile: Profile,      # profile (localisation.tta_symmetries)
+                seed: int,             # Poisson seed of the sky
+                batch_size: int = 64,  # patches per inference batch
+               ) -> tuple[np.ndarray, np.ndarray]: # (prob maps (n, P, P), patch ids (n,))
+    "The MIUN probabilities of the one Poisson realisation of a sky's patches that the detector sees (`detector_sample`)."
+    from fermi_nb.miun import predict_patches
+    patch_ids, counts = detector_sample(store, sky_index, seed)
+    return predict_patches(model, counts, batch_size, profile.localisation.tta_symmetries), patch_ids
 
 def detector_sample(store,             # PatchStore of the sky's split
                     sky_index: int,    # index of the sky in the store
@@ -617,9 +628,8 @@ def choose_run_operating_point(run_dir,           # run directory with patching/
                                profile: Profile,  # the run's profile
                                base_seed: int,    # Poisson seed of validation sky i is base_seed + i (as the localisation)
                                batch_size: int = 64, # patches per inference batch
-                              ) -> dict:          # the record written to operating_point.json
-    "Apply `choose_prob_threshold` to the run's validation skies and record the choice (atomically) in RUN_DIR/localisation."
-    from fermi_nb.miun import predict_patches
+                              ) -> tuple[dict, dict]: # (record written to operating_point.json, {sky_index: (prob maps, patch ids)} of the validation skies)
+    "Apply `choose_prob_threshold` to the run's validation skies and record the choice (atomically) in RUN_DIR/localisation; the predictions are returned for reuse."
     from fermi_nb.patching import PatchStore
     from fermi_nb.sky import Sky, sky_dir
     run_dir = Path(run_dir); store_path = run_dir / 'patching' / 'val' / 'patches.h5'
@@ -629,8 +639,8 @@ def choose_run_operating_point(run_dir,           # run directory with patching/
     store, probs, truths = PatchStore(store_path), [], []
     try:
         for i in range(store.n_skies):
-            pids, counts = detector_sample(store, i, base_seed + i)
-            probs.append((predict_patches(model, counts, batch_size, profile.localisation.tta_symmetries), pids, store.geometry(i)))
+            prob, pids = predict_sky(model, store, i, profile, base_seed + i, batch_size)
+            probs.append((prob, pids, store.geometry(i)))
             truths.append(Sky.load(sky_dir(run_dir / 'simulate' / 'val', int(store.sky_seed[i]))).sources)
         seeds = [int(s) for s in store.sky_seed]
     finally: store.close()
@@ -641,5 +651,5 @@ def choose_run_operating_point(run_dir,           # run directory with patching/
                radius_deg=profile.real_data.crossmatch_radius_deg, lat_split_deg=profile.real_data.lat_split_deg,
                rows=json.loads(tab.to_json(orient='records')))
     atomic_write(operating_point_path(run_dir), lambda tmp: Path(tmp).write_text(json.dumps(rec, indent=1)))
-    return rec
+    return rec, {i: (p, ids) for i, (p, ids, _) in enumerate(probs)}
 
