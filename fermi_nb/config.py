@@ -12,10 +12,10 @@ import yaml
 import numpy as np
 
 # %% auto #0
-__all__ = ['VALID_EVENT_TYPES', 'VALID_CLASSES', 'PROFILE_DIR', 'read_yaml', 'ProfileError', 'InstrumentConfig', 'DiffuseConfig',
-           'PopulationConfig', 'PatchConfig', 'TrainingConfig', 'LocalisationConfig', 'CharacterisationConfig',
-           'RealDataConfig', 'Profile', 'validate_profile', 'profile_from_dict', 'atomic_write', 'atomic_write_text',
-           'list_profiles', 'load_profile']
+__all__ = ['VALID_EVENT_TYPES', 'VALID_CLASSES', 'RANGES', 'CHOICES', 'PROFILE_DIR', 'read_yaml', 'ProfileError',
+           'InstrumentConfig', 'DiffuseConfig', 'PopulationConfig', 'PatchConfig', 'TrainingConfig',
+           'LocalisationConfig', 'CharacterisationConfig', 'RealDataConfig', 'Profile', 'validate_profile',
+           'profile_from_dict', 'atomic_write', 'atomic_write_text', 'list_profiles', 'load_profile']
 
 # %% ../nbs/00_config.ipynb #1092e77a
 class _ProfileLoader(yaml.SafeLoader):
@@ -31,8 +31,15 @@ _ProfileLoader.add_implicit_resolver(
     list('-+0123456789.'))
 
 def read_yaml(path):
-    "Read a YAML file with scientific notation read as floats."
-    with open(path, encoding='utf-8') as f: return yaml.load(f, Loader=_ProfileLoader)
+    "Read a YAML file with scientific notation read as floats; a file that is not UTF-8 YAML raises a one-line ProfileError."
+    try:
+        with open(path, encoding='utf-8') as f: return yaml.load(f, Loader=_ProfileLoader)
+    except UnicodeDecodeError as e:
+        raise ProfileError(f"profile file '{path}' is not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start})") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, 'problem_mark', None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ''
+        raise ProfileError(f"profile file '{path}' is not valid YAML{at}: {getattr(e, 'problem', None) or e}") from None
 
 # %% ../nbs/00_config.ipynb #680873fe
 class ProfileError(ValueError):
@@ -329,6 +336,15 @@ def validate_profile(p: Profile):
         raise ProfileError(f"{where}: localisation.tta_symmetries={p.localisation.tta_symmetries} must be an integer 1–8")
     if p.population.s1_min_ph_cm2_s <= 0:
         raise ProfileError(f"{where}: population.s1_min_ph_cm2_s={p.population.s1_min_ph_cm2_s} must be > 0")
+    _check_finite(p.to_dict(), where)
+    for key, spec in RANGES.items(): _check_range(p, key, spec, where)
+    for key, allowed in CHOICES.items():
+        if _get_dotted(p, key) not in allowed: raise ProfileError(f"{where}: {key}={_get_dotted(p, key)!r} is not one of {allowed}")
+    if not p.population.classes: raise ProfileError(f"{where}: population.classes is empty")
+    finest, bn = p.finest_npix, p.training.bottleneck_npix
+    if finest % bn or not _is_power_of_two(finest // bn) or finest // bn < 2 or bn > min(p.patches.npix):
+        raise ProfileError(f"{where}: training.bottleneck_npix={bn} must be the finest patch size ({finest}) divided by a power "
+                           f"of two ≥ 2, and at most the coarsest patch size ({min(p.patches.npix)})")
     return p
 
 def profile_from_dict(data: dict, source: str = '<dict>') -> Profile:
@@ -337,7 +353,66 @@ def profile_from_dict(data: dict, source: str = '<dict>') -> Profile:
     where = f"profile '{data.get('name', source)}'"
     return validate_profile(_build_section(Profile, data, where))
 
+# %% ../nbs/00_config.ipynb #3e9acf5d
+RANGES = {  # dotted key: allowed interval ('>0', '>=1', '(0,1)', '[0,1]', ...); every entry is checked at load
+    'instrument.exposure_cm2_s': '>0', 'instrument.psf_analytic_c0_deg': '>0', 'instrument.psf_analytic_c1_deg': '>=0',
+    'instrument.psf_analytic_beta': '>=0', 'instrument.psf_analytic_gamma': '>1', 'instrument.spectral_index': '>0',
+    'instrument.aeff_analytic_e0_gev': '>0', 'instrument.aeff_analytic_index': '>=0', 'instrument.exposure_analytic_dipole': '[0,1)',
+    'diffuse.scale': '>=0', 'diffuse.smooth_min_sigma_pix': '>=0', 'diffuse.structure_large_deg': '>0',
+    'population.density_scale': '>0',
+    'patches.mask_min_expected_ts': '>=0', 'patches.max_patches': '>=1',
+    'training.n_train_skies': '>=1', 'training.n_val_skies': '>=1', 'training.n_test_skies': '>=1', 'training.epochs': '>=1',
+    'training.batch_size': '>=1', 'training.learning_rate': '>0', 'training.base_filters': '>=1', 'training.seed': '>=0',
+    'training.bottleneck_npix': '>=1', 'training.lr_factor': '(0,1)', 'training.lr_patience': '>=1', 'training.min_lr': '>=0',
+    'training.early_stopping_patience': '>=1',
+    'localisation.threshold_start': '>0', 'localisation.threshold_step': '>0', 'localisation.max_group_px': '>=1',
+    'localisation.stitch_radius_deg': '>=0', 'localisation.match_radius_deg': '>0', 'localisation.log_threshold': '>0',
+    'characterisation.image_px': '>=1', 'characterisation.n_flux_members': '>=1', 'characterisation.n_location_members': '>=1',
+    'characterisation.epochs': '>=1', 'characterisation.yearly_min_energy_gev': '>=0', 'characterisation.batch_size': '>=1',
+    'characterisation.learning_rate': '>0', 'characterisation.base_filters': '>=1', 'characterisation.val_fraction': '(0,1)',
+    'characterisation.label_min_expected_ts': '>=0', 'characterisation.head_hidden_units': '>=1', 'characterisation.head_l2': '>=0',
+    'real_data.classical_aperture_deg': '>0', 'real_data.classical_min_sqrt_ts': '>0', 'real_data.classical_photon_index': '>0',
+    'real_data.crossmatch_radius_deg': '>0', 'real_data.crossmatch_cap_deg': '>0', 'real_data.lat_split_deg': '[0,90)',
+    'real_data.completeness_flux_ph_cm2_s': '>0', 'real_data.flag_p_real_min': '[0,1]', 'real_data.flag_edge_px': '>=0',
+}
+CHOICES = {  # dotted key: allowed values (the stages that use them check the same lists)
+    'training.loss': ('bce', 'weighted_bce', 'dice', 'dice_bce', 'focal'),
+    'training.normalisation': ('log1p', 'anscombe', 'none'),
+}
+
+def _get_dotted(p, key: str):
+    for part in key.split('.'): p = getattr(p, part)
+    return p
+
+def _check_range(p: Profile, key: str, spec: str, where: str):
+    "Raise a ProfileError if the value (or any list element) at `key` lies outside `spec`; None (unset) passes."
+    value = _get_dotted(p, key)
+    for v in (value if isinstance(value, list) else [value]):
+        if v is None: continue
+        if spec.startswith('>='): ok = v >= float(spec[2:])
+        elif spec.startswith('>'): ok = v > float(spec[1:])
+        else:
+            lo, hi = (float(x) for x in spec[1:-1].split(','))
+            ok = (lo <= v if spec[0] == '[' else lo < v) and (v <= hi if spec[-1] == ']' else v < hi)
+        if not ok:
+            text = {'>=': 'must be ≥ ', '>': 'must be > '}.get(spec[:2] if spec.startswith('>=') else spec[:1], 'must be in ')
+            raise ProfileError(f"{where}: {key}={v} {text}{spec.lstrip('>=') if spec[0] == '>' else spec}")
+
+def _check_finite(node, where: str, key: str = ''):
+    "Every number in the profile must be finite (no .inf / .nan)."
+    if isinstance(node, dict):
+        for k, v in node.items(): _check_finite(v, where, f"{key}.{k}" if key else k)
+    elif isinstance(node, list):
+        for i, v in enumerate(node): _check_finite(v, where, f"{key}[{i}]")
+    elif isinstance(node, float) and not math.isfinite(node):
+        raise ProfileError(f"{where}: {key}={node} must be a finite number")
+
 # %% ../nbs/00_config.ipynb #a70a1c02
+def _umask() -> int:
+    "The process umask (read by setting and restoring it)."
+    import os
+    mask = os.umask(0o022); os.umask(mask); return mask
+
 def atomic_write(path,   # destination file (its directory is created)
                  write,  # function writing the content to the temporary path it is given (a Path)
                 ) -> Path:  # the destination
@@ -346,7 +421,7 @@ def atomic_write(path,   # destination file (its directory is created)
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp'); os.close(fd)
     try:
-        write(Path(tmp)); os.replace(tmp, path)
+        write(Path(tmp)); os.chmod(tmp, 0o666 & ~_umask()); os.replace(tmp, path)
     finally:
         if os.path.exists(tmp): os.remove(tmp)
     return path
