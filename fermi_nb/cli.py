@@ -6,7 +6,9 @@
 from __future__ import annotations
 import argparse, importlib, sys
 from .config import list_profiles, load_profile, ProfileError
-from .data import data_status, DataError
+from .data import data_status, data_dir_problem, DataError
+import os, traceback
+from pathlib import Path
 
 # %% auto #0
 __all__ = ['SUBCOMMANDS', 'profiles_cli', 'data_cli', 'main']
@@ -27,7 +29,7 @@ def profiles_cli(argv=None):
     print(load_profile(args.name).to_yaml()); return 0
 
 def data_cli(argv=None):
-    "fermi-nb data: status of every external data file in the manifest; exit 1 if any is corrupt."
+    "fermi-nb data: status of every external data file in the manifest; exit 1 if any is missing or corrupt."
     ap = argparse.ArgumentParser(prog='fermi-nb data', description='Status of every data-manifest entry.')
     ap.add_argument('--data-dir', default=None, help='directory searched before $FERMI_NB_DATA and the cache')
     args = ap.parse_args(argv)
@@ -37,7 +39,10 @@ def data_cli(argv=None):
     counts = status.status.value_counts().to_dict()
     print(f"-- {counts.get('ok', 0)} ok, {counts.get('missing', 0)} missing, {counts.get('bad checksum', 0)} bad checksum "
           f"(of {len(status)}); data directory from $FERMI_NB_DATA")
-    return 1 if counts.get('bad checksum', 0) else 0
+    problem = data_dir_problem() if not args.data_dir else (None if os.path.isdir(args.data_dir) else f"--data-dir {args.data_dir} is not a directory")
+    if problem: print(f"fermi-nb data: {problem}", file=sys.stderr)
+    if counts.get('bad checksum', 0): print(f"fermi-nb data: {counts['bad checksum']} file(s) are corrupt (bad checksum)", file=sys.stderr)
+    return 1 if problem or counts.get('bad checksum', 0) or counts.get('missing', 0) else 0
 
 # %% ../nbs/99_cli.ipynb #dfb99e6a
 SUBCOMMANDS = {  # name: (module, function, one-line help)
@@ -50,9 +55,17 @@ SUBCOMMANDS = {  # name: (module, function, one-line help)
     'docs': ('fermi_nb.docs', 'docs_cli', 'render the documentation site'),
 }
 
+def _user_error_line(e: BaseException) -> str:
+    "One line for an error the user can fix: the message, or for an OSError what failed on which path."
+    if isinstance(e, OSError) and e.filename is not None:
+        return f"cannot use '{e.filename}': {e.strerror or e}"
+    return str(e).splitlines()[0] if str(e) else type(e).__name__
+
 def main(argv=None):
-    "Entry point of the `fermi-nb` console script."
+    "Entry point of the `fermi-nb` console script; `--debug` anywhere shows the traceback of an error."
     argv = list(sys.argv[1:] if argv is None else argv)
+    debug = '--debug' in argv or os.environ.get('FERMI_NB_DEBUG', '') not in ('', '0')
+    argv = [a for a in argv if a != '--debug']
     if not argv or argv[0] in ('-h', '--help'):
         print("usage: fermi-nb COMMAND [options]\n\ncommands:")
         for name, (_, _, text) in SUBCOMMANDS.items(): print(f"  {name:10s} {text}")
@@ -65,5 +78,13 @@ def main(argv=None):
     except (ImportError, AttributeError) as e:
         print(f"fermi-nb {name}: not available in this version ({e})", file=sys.stderr); return 2
     try: return fn(rest) or 0
-    except (ProfileError, DataError) as e:
-        print(f"fermi-nb {name}: {e}", file=sys.stderr); return 2
+    except KeyboardInterrupt:
+        if debug: traceback.print_exc()
+        print(f"fermi-nb {name}: interrupted", file=sys.stderr); return 130
+    except (ProfileError, DataError, OSError, ValueError) as e:   # bad input: one line naming it
+        if debug: traceback.print_exc()
+        print(f"fermi-nb {name}: {_user_error_line(e)}", file=sys.stderr); return 2
+    except Exception as e:
+        if debug: raise
+        print(f"fermi-nb {name}: {type(e).__name__}: {_user_error_line(e)} (rerun with --debug for the traceback)", file=sys.stderr)
+        return 1

@@ -15,7 +15,8 @@ import numpy as np
 __all__ = ['VALID_EVENT_TYPES', 'VALID_CLASSES', 'RANGES', 'CHOICES', 'PROFILE_DIR', 'read_yaml', 'ProfileError',
            'InstrumentConfig', 'DiffuseConfig', 'PopulationConfig', 'PatchConfig', 'TrainingConfig',
            'LocalisationConfig', 'CharacterisationConfig', 'RealDataConfig', 'Profile', 'validate_profile',
-           'profile_from_dict', 'atomic_write', 'atomic_write_text', 'list_profiles', 'load_profile']
+           'profile_from_dict', 'atomic_write', 'OutputPathError', 'make_out_dir', 'atomic_write_text', 'list_profiles',
+           'load_profile']
 
 # %% ../nbs/00_config.ipynb #1092e77a
 class _ProfileLoader(yaml.SafeLoader):
@@ -424,6 +425,25 @@ def atomic_write(path,   # destination file (its directory is created)
         write(Path(tmp)); os.chmod(tmp, 0o666 & ~_umask()); os.replace(tmp, path)
     finally:
         if os.path.exists(tmp): os.remove(tmp)
+    return path
+
+class OutputPathError(ValueError):
+    "An output location that cannot be used (a file where a directory is wanted, no permission); the message names it."
+
+def make_out_dir(path,                 # directory a command writes into (created with its parents)
+                 option: str = '--out', # how the user gave it, for the message
+                ) -> Path:              # the directory
+    "Create `path` if needed and check that files can be written in it; else one-line OutputPathError."
+    import os, tempfile
+    path = Path(path)
+    if path.exists() and not path.is_dir(): raise OutputPathError(f"{option} {path} is an existing file, expected a directory")
+    blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if blocker is not None: raise OutputPathError(f"{option} {path}: {blocker} is a file, not a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path): pass
+    except OSError as e:
+        raise OutputPathError(f"{option} {path}: cannot write there ({e.strerror or e})") from None
     return path
 
 def atomic_write_text(path,      # destination file

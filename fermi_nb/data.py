@@ -13,7 +13,8 @@ import fermi_nb
 
 # %% auto #0
 __all__ = ['DATA_ENV', 'CACHE_ENV', 'MANIFEST_ENV', 'DataError', 'ManifestEntry', 'manifest_path', 'load_manifest', 'sha256_of',
-           'cache_dir', 'search_dirs', 'locate', 'have_data', 'data_path', 'data_status']
+           'cache_dir', 'search_dirs', 'locate', 'have_data', 'data_path', 'data_status', 'data_dir_problem',
+           'profile_data_keys', 'check_data_files', 'validate_map', 'load_map']
 
 # %% ../nbs/01_data.ipynb #a164429a
 DATA_ENV = 'FERMI_NB_DATA'          # environment variable naming the local data directory
@@ -39,9 +40,11 @@ class ManifestEntry:
                 f"expected sha256 {self.sha256}")
 
 def manifest_path() -> Path:
-    "The manifest file: $FERMI_NB_MANIFEST, else data_manifest.yaml at the project root."
+    "The manifest file: $FERMI_NB_MANIFEST, else data_manifest.yaml at the project root, else the copy in an installed package."
     if os.environ.get(MANIFEST_ENV): return Path(os.environ[MANIFEST_ENV])
-    return Path(fermi_nb.__file__).resolve().parent.parent / 'data_manifest.yaml'
+    package = Path(fermi_nb.__file__).resolve().parent
+    in_tree = package.parent / 'data_manifest.yaml'
+    return in_tree if in_tree.exists() or not (package / '_nbs' / 'data_manifest.yaml').exists() else package / '_nbs' / 'data_manifest.yaml'
 
 _manifest_cache: dict = {}
 
@@ -138,3 +141,85 @@ def data_status(data_dir=None) -> pd.DataFrame:
         path, state = locate(key, data_dir, manifest)
         rows.append({'path': key, 'status': state, 'size_bytes': entry.size_bytes, 'location': str(path) if path else ''})
     return pd.DataFrame(rows)
+
+# %% ../nbs/01_data.ipynb #f40a5358
+def data_dir_problem() -> str | None:
+    "What is wrong with $FERMI_NB_DATA (unset, empty, missing, not a directory), or None when it names a directory."
+    value = os.environ.get(DATA_ENV)
+    if value is None: return f"{DATA_ENV} is not set: point it at the directory holding the Fermi-LAT files (see data_manifest.yaml)"
+    if not value.strip(): return f"{DATA_ENV} is set but empty: point it at the directory holding the Fermi-LAT files"
+    if not Path(value).exists(): return f"{DATA_ENV}={value} does not exist"
+    if not Path(value).is_dir(): return f"{DATA_ENV}={value} is not a directory"
+    return None
+
+def profile_data_keys(profile) -> list[str]:
+    "Manifest entries a profile names (instrument files, diffuse model, real data), in a stable order."
+    from fermi_nb.config import load_profile, Profile
+    p = profile if isinstance(profile, Profile) else load_profile(profile)
+    keys = [p.instrument.psf_file, p.instrument.aeff_file, p.instrument.exposure_map, p.diffuse.counts_map,
+            p.diffuse.isotropic_file, p.real_data.counts_map, p.real_data.exposure_map, p.real_data.catalog,
+            p.real_data.source_mask, *p.real_data.diffuse_templates]
+    return list(dict.fromkeys(k for k in keys if k))
+
+def check_data_files(keys,           # manifest entries the command will read
+                     data_dir=None,  # extra directory searched first
+                     what: str = 'this command',  # who needs them, for the message
+                    ) -> dict[str, Path]:  # {key: verified local path}
+    "Verify that every file in `keys` is present with the right checksum; else one DataError listing each problem."
+    found, problems = {}, []
+    for key in keys:
+        path, state = locate(key, data_dir)
+        if state == 'ok': found[key] = path
+        elif state == 'bad checksum': problems.append(f"'{key}' at {path} is corrupt (wrong checksum)")
+        else: problems.append(f"'{key}' is missing")
+    if problems:
+        where = data_dir_problem()
+        raise DataError(f"{what} needs {len(problems)} data file(s) that cannot be used: {'; '.join(problems)}"
+                        f"{' — ' + where if where else ''} (run `fermi-nb data` for the list)")
+    return found
+
+# %% ../nbs/01_data.ipynb #75e225eb
+def validate_map(values,                   # the map (array-like), e.g. counts, exposure or a template
+                 name: str,                # what it is, for the message: a file path or an argument name
+                 npix: int | None = None,  # required number of pixels (e.g. the counts map's); None → any valid HEALPix size
+                 allow_negative: bool = False,  # True for maps that may be negative (residuals)
+                 positive: bool = False,   # True when every pixel must be > 0 (exposure)
+                ):  # -> np.ndarray (float64, 1-D)
+    """Return `values` as a 1-D float array if it is a usable HEALPix map; else raise a DataError naming `name`.
+
+    Checked: one dimension, a HEALPix pixel count (12·Nside², or exactly `npix`), every value finite, none negative
+    (unless `allow_negative`), none zero or negative if `positive`. Call it wherever a map enters the package:
+    simulation templates, the classical search, the detector on a real sky, TS maps."""
+    import numpy as np
+    arr = np.asarray(values)
+    if arr.dtype == bool: arr = arr.astype(float)
+    if not np.issubdtype(arr.dtype, np.number): raise DataError(f"map {name}: expected numbers, got dtype {arr.dtype}")
+    arr = arr.astype(float, copy=False)
+    if arr.ndim != 1: raise DataError(f"map {name}: expected one HEALPix map (1-D), got shape {arr.shape}")
+    n = arr.size
+    if npix is not None and n != npix:
+        raise DataError(f"map {name}: has {n} pixels, expected {npix} (Nside {int(round((npix / 12) ** 0.5))})")
+    nside = (n / 12) ** 0.5
+    if n == 0 or nside != int(nside) or int(nside) & (int(nside) - 1):
+        raise DataError(f"map {name}: {n} pixels is not a HEALPix map (12·Nside² with Nside a power of two)")
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        raise DataError(f"map {name}: {int(bad.sum())} pixel(s) are NaN or infinite (first at pixel {int(np.flatnonzero(bad)[0])})")
+    if positive and (arr <= 0).any():
+        raise DataError(f"map {name}: {int((arr <= 0).sum())} pixel(s) are ≤ 0, expected all > 0 (first at pixel {int(np.flatnonzero(arr <= 0)[0])})")
+    if not allow_negative and (arr < 0).any():
+        raise DataError(f"map {name}: {int((arr < 0).sum())} pixel(s) are negative (first at pixel {int(np.flatnonzero(arr < 0)[0])})")
+    return arr
+
+def load_map(key: str,               # manifest entry of a .npy HEALPix map
+             npix: int | None = None,  # required number of pixels; None → any HEALPix size
+             data_dir=None,          # extra directory searched first
+             **checks,               # passed to `validate_map` (allow_negative, positive)
+            ):  # -> np.ndarray
+    "A checksum-verified, validated HEALPix map from the manifest; DataError naming the file otherwise."
+    import numpy as np
+    path = data_path(key, data_dir)
+    try: values = np.load(path, allow_pickle=False)
+    except Exception as e:
+        raise DataError(f"data file '{key}' at {path} is corrupt: cannot be read as a .npy map ({type(e).__name__}: {e})") from None
+    return validate_map(values, str(path), npix, **checks)

@@ -9,14 +9,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 import yaml
 import fermi_nb
-from .config import load_profile, ProfileError, Profile, _set_dotted, profile_from_dict, atomic_write_text
+from .config import load_profile, ProfileError, Profile, _set_dotted, profile_from_dict, atomic_write_text, make_out_dir, OutputPathError
+from .data import DataError
 
 # %% auto #0
-__all__ = ['NBS_DIR', 'STAGES', 'RESERVED', 'Stage', 'stage_dir', 'write_stage_metrics', 'figure_path', 'run_profile', 'RunError',
-           'parse_params', 'notebook_parameters', 'split_params', 'run_pipeline', 'print_summary', 'run_cli']
+__all__ = ['NBS_DIR', 'STAGES', 'RESERVED', 'PARTIAL_DIR', 'Stage', 'stage_dir', 'write_stage_metrics', 'figure_path',
+           'run_profile', 'RunError', 'parse_params', 'notebook_parameters', 'split_params', 'RunInterrupted',
+           'RunDirLock', 'run_pipeline', 'print_summary', 'run_cli']
 
 # %% ../nbs/90_runner.ipynb #9ddca40b
-NBS_DIR = Path(fermi_nb.__file__).resolve().parent.parent / 'nbs'
+def _stage_notebooks_dir() -> Path:
+    "The project's nbs/ in a source checkout; in an installed package the copy shipped as fermi_nb/_nbs/."
+    package = Path(fermi_nb.__file__).resolve().parent
+    in_tree = package.parent / 'nbs'
+    return in_tree if (in_tree / '90_runner.ipynb').exists() else package / '_nbs'
+
+NBS_DIR = _stage_notebooks_dir()
 
 @dataclass
 class Stage:
@@ -116,9 +124,91 @@ def _merge_metrics(run_dir) -> dict:
     return merged
 
 def _has_real_data(profile: Profile) -> bool:
+    "True if the profile's real counts map is here and intact; a corrupt one is an error, not 'absent'."
     if not profile.real_data.counts_map: return False
-    from fermi_nb.data import have_data
-    return have_data(profile.real_data.counts_map)
+    from fermi_nb.data import locate
+    try: state = locate(profile.real_data.counts_map)[1]
+    except DataError: return False
+    if state == 'bad checksum':
+        from fermi_nb.data import check_data_files
+        check_data_files([profile.real_data.counts_map], what=f"profile '{profile.name}'")   # raises, calling it corrupt
+    return state == 'ok'
+
+def _check_data(profile: Profile, real: bool):
+    "Before any stage: every data file the profile's stages will read is present and intact (DataError otherwise)."
+    from fermi_nb.data import profile_data_keys, check_data_files
+    rd = profile.real_data
+    real_keys = {rd.counts_map, rd.exposure_map, rd.catalog, rd.source_mask, *rd.diffuse_templates}
+    keys = [k for k in profile_data_keys(profile) if real or k not in real_keys]
+    check_data_files(keys, what=f"profile '{profile.name}'")
+
+class RunInterrupted(RunError):
+    "Ctrl-C (or SIGTERM) during a run; the message says where it stopped and how to resume."
+
+class RunDirLock:
+    """Exclusive use of a run directory: an advisory lock on RUN_DIR/.lock held while the run lasts.
+
+    The kernel releases the lock when the process ends in any way (even `kill -9`), so a lock is never stuck; the file's
+    content (pid, host, start time) is cleared on a normal exit, so content found by the next run means the previous
+    one was killed — it is reported and its partial files are removed."""
+    def __init__(self, run_dir): self.path = Path(run_dir) / '.lock'; self.file = None; self.stale = None
+
+    def __enter__(self):
+        import fcntl, socket
+        f = open(self.path, 'a+', encoding='utf-8')
+        try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.seek(0); holder = f.read().strip() or 'another process'; f.close()
+            raise RunError(f"run directory {self.path.parent} is in use by another run ({holder}); "
+                           f"wait for it to finish or use another --out") from None
+        f.seek(0); self.stale = f.read().strip() or None
+        f.seek(0); f.truncate()
+        f.write(f"pid {os.getpid()} on {socket.gethostname()} since {datetime.datetime.now().isoformat(timespec='seconds')}")
+        f.flush(); self.file = f
+        return self
+
+    def __exit__(self, *exc):
+        import fcntl
+        self.file.seek(0); self.file.truncate(); self.file.flush()
+        fcntl.flock(self.file, fcntl.LOCK_UN); self.file.close()
+
+PARTIAL_DIR = '.partial'   # RUN_DIR/.partial/: notebooks of the stage being executed (never mistaken for output)
+
+def _clean_partial(run_dir) -> list[Path]:
+    "Remove what an interrupted run left half-written: partial notebooks and hidden temporary files (run holds the lock)."
+    run_dir = Path(run_dir); removed = []
+    if (run_dir / PARTIAL_DIR).exists(): removed.append(run_dir / PARTIAL_DIR); shutil.rmtree(run_dir / PARTIAL_DIR)
+    for p in [*(run_dir / 'notebooks').glob('.running.*'), *run_dir.rglob('.*.tmp'), *run_dir.rglob('.*.tmp.*'),
+              *(d for d in run_dir.rglob('.sky_*') if d.is_dir())]:
+        if not p.exists(): continue
+        shutil.rmtree(p) if p.is_dir() else p.unlink(); removed.append(p)
+    return removed
+
+def _stage_param_mismatch(done_file, given: dict) -> str | None:
+    "The -p parameters a completed stage ran with, if they differ from `given` (paths set by the runner are not compared)."
+    previous = json.loads(Path(done_file).read_text()).get('parameters', {})
+    previous = {k: v for k, v in previous.items() if k not in RESERVED}
+    canon = lambda d: json.dumps(d, sort_keys=True, default=str)
+    return None if canon(previous) == canon(given) else f"{previous or 'none'}, now {given or 'none'}"
+
+class _Echo:
+    "File-like target of a kernel's stdout/stderr: echoed to the terminal and appended to RUN_DIR/logs/<stage>.log."
+    def __init__(self, stream, log_path): self.stream, self.log_path = stream, log_path
+    def write(self, text):
+        self.stream.write(text); self.stream.flush()
+        with open(self.log_path, 'a', encoding='utf-8') as f: f.write(text)
+    def flush(self): self.stream.flush()
+
+def _text_progress_env():
+    "tqdm.auto draws text bars (not notebook widgets, which never reach a terminal) in a kernel when QT_API is set."
+    import contextlib
+    @contextlib.contextmanager
+    def env():
+        saved = os.environ.get('QT_API'); os.environ.setdefault('QT_API', '')
+        try: yield
+        finally:
+            if saved is None: os.environ.pop('QT_API', None)
+    return env()
 
 def run_pipeline(profile_name,               # profile name or YAML path
                  run_dir,                    # output directory (created; reused to resume)
@@ -128,6 +218,7 @@ def run_pipeline(profile_name,               # profile name or YAML path
                  until: str = None,          # stop after this stage
                  kernel_name: str = 'python3', # Jupyter kernel that runs the stages
                  timeout_s: int = None,      # per-cell time limit [s]
+                 progress: bool = True,      # echo each stage's printed output and progress bars to the terminal
                 ) -> dict:
     "Run the stage notebooks in order into `run_dir`; returns the merged metrics."
     import papermill as pm
@@ -138,38 +229,57 @@ def run_pipeline(profile_name,               # profile name or YAML path
         if until not in names: raise RunError(f"--until '{until}' is not a stage; stages: {names}")
         stages = stages[:names.index(until) + 1]
     profile, nb_params = split_params(params or {}, profile_name, stages, nbs_dir)
-    run_dir = Path(run_dir); run_dir.mkdir(parents=True, exist_ok=True)
-    profile_file = run_dir / 'profile.yaml'
-    if profile_file.exists():
-        previous = profile_from_dict(yaml.safe_load(profile_file.read_text()))
-        if _profile_hash(previous) != _profile_hash(profile):
-            raise RunError(f"{run_dir} was made with a different profile ('{previous.name}', other settings); "
-                           f"use a new --out directory or delete {run_dir}")
-    else: atomic_write_text(profile_file, profile.to_yaml())
     real = _has_real_data(profile)
+    _check_data(profile, real)
+    try: run_dir = make_out_dir(run_dir)
+    except OutputPathError as e: raise RunError(str(e)) from None
+    with RunDirLock(run_dir) as lock:
+        removed = _clean_partial(run_dir)
+        if lock.stale: _log(run_dir, f"run: cleared the stale lock of a run that was killed ({lock.stale})")
+        if removed: _log(run_dir, f"run: removed {len(removed)} partial file(s) of an interrupted run: {[str(p.relative_to(run_dir)) for p in removed]}")
+        profile_file = run_dir / 'profile.yaml'
+        if profile_file.exists():
+            previous = profile_from_dict(yaml.safe_load(profile_file.read_text()))
+            if _profile_hash(previous) != _profile_hash(profile):
+                raise RunError(f"{run_dir} was made with a different profile ('{previous.name}', other settings); "
+                               f"use a new --out directory or delete {run_dir}")
+        else: atomic_write_text(profile_file, profile.to_yaml())
+        for st in stages:
+            done = run_dir / 'state' / f'{st.name}.json'
+            if done.exists() and (diff := _stage_param_mismatch(done, nb_params[st.name])):
+                raise RunError(f"stage '{st.name}' in {run_dir} was completed with stage parameters {diff}: give the same -p "
+                               f"values to resume, use a new --out, or delete {done} to run that stage again")
+        return _run_stages(pm, profile, profile_file, run_dir, stages, nb_params, nbs_dir, real, kernel_name, timeout_s, progress)
+
+def _run_stages(pm, profile, profile_file, run_dir, stages, nb_params, nbs_dir, real, kernel_name, timeout_s, progress):
     _log(run_dir, f"run: profile '{profile.name}' → {run_dir} ({len(stages)} stages{', real data present' if real else ''})")
-    times = {}
-    from tqdm.auto import tqdm
-    for i, st in enumerate(tqdm(stages, desc='stages', unit='stage')):
+    times, n = {}, len(stages)
+    partial = run_dir / PARTIAL_DIR
+    for i, st in enumerate(stages):
         done = run_dir / 'state' / f'{st.name}.json'
         if st.needs_real_data and not real:
-            _log(run_dir, f"[{i+1}/{len(stages)}] {st.name}: skipped (profile '{profile.name}' has no real data here)"); continue
+            _log(run_dir, f"[{i+1}/{n}] {st.name}: skipped (profile '{profile.name}' has no real data here)"); continue
         if done.exists():
-            _log(run_dir, f"[{i+1}/{len(stages)}] {st.name}: already complete, skipped"); continue
+            _log(run_dir, f"[{i+1}/{n}] {st.name}: already complete, skipped"); continue
         out_nb = run_dir / 'notebooks' / st.notebook; out_nb.parent.mkdir(exist_ok=True)
-        tmp_nb = out_nb.with_name(f'.running.{out_nb.name}')
+        partial.mkdir(exist_ok=True); tmp_nb = partial / st.notebook
+        logs = run_dir / 'logs'; logs.mkdir(exist_ok=True)
         parameters = {'profile_name': str(profile_file.resolve()), 'run_dir': str(run_dir.resolve()), **nb_params[st.name]}
-        _log(run_dir, f"[{i+1}/{len(stages)}] {st.name}: running {st.notebook} with {parameters}")
+        _log(run_dir, f"[{i+1}/{n}] {st.name}: running {st.notebook} with {parameters}")
+        echo = dict(stdout_file=_Echo(sys.stdout, logs / f'{st.name}.log'), stderr_file=_Echo(sys.stderr, logs / f'{st.name}.log')) if progress else {}
         t0 = time.time()
         try:
-            pm.execute_notebook(str(nbs_dir / st.notebook), str(tmp_nb), parameters=parameters, kernel_name=kernel_name,
-                                progress_bar=False, cwd=str(nbs_dir), execution_timeout=timeout_s)
+            with _text_progress_env():
+                pm.execute_notebook(str(nbs_dir / st.notebook), str(tmp_nb), parameters=parameters, kernel_name=kernel_name,
+                                    progress_bar=False, cwd=str(nbs_dir), execution_timeout=timeout_s, **echo)
         except pm.PapermillExecutionError as e:
+            if e.ename == 'KeyboardInterrupt': _interrupted(run_dir, st, i, n, tmp_nb)
             failed = out_nb.with_name(out_nb.stem + '.failed.ipynb')
             if tmp_nb.exists(): os.replace(tmp_nb, failed)
             msg = (f"stage '{st.name}' failed in {st.notebook}, cell {e.cell_index} (In [{e.exec_count}]): "
                    f"{e.ename}: {e.evalue}\n  executed notebook: {failed}\n  rerun the same command to resume from this stage")
             _log(run_dir, msg, echo=False); raise RunError(msg) from None
+        except KeyboardInterrupt: _interrupted(run_dir, st, i, n, tmp_nb)
         except BaseException:
             if tmp_nb.exists(): tmp_nb.unlink()
             _log(run_dir, f"{st.name}: interrupted", echo=False); raise
@@ -178,10 +288,18 @@ def run_pipeline(profile_name,               # profile name or YAML path
         atomic_write_text(done, json.dumps({'stage': st.name, 'notebook': st.notebook, 'seconds': times[st.name],
                                             'parameters': parameters, 'finished': datetime.datetime.now().isoformat(),
                                             'fermi_nb': fermi_nb.__version__}, indent=2))
-        _log(run_dir, f"[{i+1}/{len(stages)}] {st.name}: done in {times[st.name]:.1f} s")
+        _log(run_dir, f"[{i+1}/{n}] {st.name}: done in {times[st.name]:.1f} s")
+    if partial.exists(): shutil.rmtree(partial)
     metrics = _merge_metrics(run_dir)
     _log(run_dir, f"run complete: {run_dir / 'metrics.json'}")
     return metrics
+
+def _interrupted(run_dir, st, i, n, tmp_nb):
+    "Remove the stage's partial notebook and raise RunInterrupted saying where the run stopped."
+    if tmp_nb.exists(): tmp_nb.unlink()
+    msg = (f"interrupted during stage '{st.name}' ({i+1}/{n}); earlier stages are kept — rerun the same command to resume "
+           f"from '{st.name}'")
+    _log(run_dir, msg, echo=False); raise RunInterrupted(msg) from None
 
 # %% ../nbs/90_runner.ipynb #3540ca57
 def print_summary(run_dir, metrics: dict):
@@ -208,6 +326,10 @@ def run_cli(argv=None):
         for s in STAGES: print(f"{s.name:18s} {s.notebook}{'  (real data)' if s.needs_real_data else ''}")
         return 0
     try: metrics = run_pipeline(args.profile, args.out, parse_params(args.param), until=args.until)
-    except (RunError, ProfileError) as e:
+    except RunInterrupted as e:
+        print(f"fermi-nb run: {e}", file=sys.stderr); return 130
+    except (RunError, ProfileError, DataError) as e:
         print(f"fermi-nb run: {e}", file=sys.stderr); return 1
+    except KeyboardInterrupt:   # before the first stage started
+        print(f"fermi-nb run: interrupted before any stage ran; nothing to resume", file=sys.stderr); return 130
     print_summary(args.out, metrics); return 0
