@@ -1,6 +1,8 @@
 "Package set-up read from settings.ini (the nbdev 2 convention)."
 from configparser import ConfigParser
+import glob, os, shutil
 import setuptools, shlex
+from setuptools.command.build_py import build_py
 
 config = ConfigParser(delimiters=['='])
 config.read('settings.ini', encoding='utf-8')
@@ -13,7 +15,16 @@ requirements = shlex.split(cfg.get('requirements', ''))
 dev_requirements = shlex.split(cfg.get('dev_requirements', ''))
 console_scripts = cfg.get('console_scripts', '').split()
 
+class build_py_with_notebooks(build_py):
+    "Also ship the stage notebooks (nbs/*.ipynb) and the data manifest as fermi_nb/_nbs/: an installed package runs its own pipeline."
+    def run(self):
+        super().run()
+        target = os.path.join(self.build_lib, 'fermi_nb', '_nbs')
+        os.makedirs(target, exist_ok=True)
+        for f in sorted(glob.glob('nbs/*.ipynb')) + ['data_manifest.yaml']: shutil.copy(f, target)
+
 setuptools.setup(
+    cmdclass={'build_py': build_py_with_notebooks},
     name=cfg['lib_name'], version=cfg['version'], license=lic[0],
     classifiers=['Development Status :: ' + statuses[int(cfg['status'])],
                  'Intended Audience :: ' + cfg['audience'].title(),

@@ -16,7 +16,7 @@ __all__ = ['VALID_EVENT_TYPES', 'VALID_CLASSES', 'RANGES', 'CHOICES', 'PROFILE_D
            'InstrumentConfig', 'DiffuseConfig', 'PopulationConfig', 'PatchConfig', 'TrainingConfig',
            'LocalisationConfig', 'CharacterisationConfig', 'RealDataConfig', 'Profile', 'validate_profile',
            'profile_from_dict', 'atomic_write', 'OutputPathError', 'make_out_dir', 'atomic_write_text', 'list_profiles',
-           'load_profile']
+           'load_profile', 'profile_differences']
 
 # %% ../nbs/00_config.ipynb #1092e77a
 class _ProfileLoader(yaml.SafeLoader):
@@ -493,6 +493,19 @@ def load_profile(name_or_path,               # shipped profile name ('lat6', 'qu
     if isinstance(name_or_path, (str, Path)) and not str(name_or_path).endswith(('.yaml', '.yml')): data.setdefault('name', str(name_or_path))
     for key, value in (overrides or {}).items(): data = _set_dotted(data, key, value, data.get('name', name_or_path))
     return profile_from_dict(data, source=str(name_or_path))
+
+def profile_differences(a: Profile, b: Profile,  # two profiles
+                        ignore=('name', 'description'),  # keys that do not change any result
+                       ) -> list[str]:  # ['population.density_scale: 1.0 → 2.0', ...]
+    "The settings in which two profiles differ, as dotted keys with both values."
+    def flat(d, prefix=''):
+        out = {}
+        for k, v in d.items():
+            if isinstance(v, dict): out.update(flat(v, f"{prefix}{k}."))
+            else: out[prefix + k] = v
+        return out
+    fa, fb = flat(a.to_dict()), flat(b.to_dict())
+    return [f"{k}: {fa.get(k)!r} → {fb.get(k)!r}" for k in sorted(set(fa) | set(fb)) if k not in ignore and fa.get(k) != fb.get(k)]
 
 def _set_dotted(data: dict, key: str, value, where) -> dict:
     "Set `a.b.c` in a nested dict; unknown sections are caught by validation."

@@ -619,7 +619,8 @@ def train_miun(profile,               # Profile or name
     "Train (or continue training) the MIUN; see the text above for what is written to `out_dir`."
     p = _as_profile(profile); out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
     tc = p.training
-    epochs, loss, seed = epochs or tc.epochs, loss or tc.loss, tc.seed if seed is None else seed
+    epochs, loss, seed = tc.epochs if epochs is None else epochs, loss or tc.loss, tc.seed if seed is None else seed
+    if epochs < 1: raise ValueError(f"epochs={epochs}: must be ≥ 1")
     if loss not in LOSSES: raise ValueError(f"loss '{loss}' is not one of {LOSSES}")
     state_path, last_path = out_dir / 'state.json', out_dir / 'last.keras'
     resume = state_path.exists() and last_path.exists()
@@ -697,6 +698,7 @@ def train_cli(argv=None,  # argument list; None → sys.argv[1:]
     ap.add_argument('--seed', type=int, default=None, help="seed (default: profile training.seed)")
     ap.add_argument('--verbose', type=int, default=2, help="Keras fit verbosity 0/1/2")
     a = ap.parse_args(argv)
+    if a.epochs is not None and a.epochs < 1: ap.error(f"--epochs must be ≥ 1, got {a.epochs}")
     p = load_profile(a.profile)
     model, hist = train_miun(p, a.data, a.out, epochs=a.epochs, loss=a.loss, val_data=a.val_data,
                              batch_size=a.batch_size, seed=a.seed, verbose=a.verbose)

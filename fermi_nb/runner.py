@@ -80,8 +80,10 @@ def parse_params(pairs: list[str]) -> dict:
 
 def notebook_parameters(nb_path) -> dict:
     "Names and defaults declared in a notebook's `parameters` cell."
-    import papermill as pm
-    try: return {k: v['default'] for k, v in pm.inspect_notebook(str(nb_path)).items()}
+    import papermill as pm, warnings
+    try:
+        with warnings.catch_warnings():   # nbformat's notices about the notebook's own format are not the user's concern
+            warnings.simplefilter('ignore'); return {k: v['default'] for k, v in pm.inspect_notebook(str(nb_path)).items()}
     except ValueError as e:   # e.g. no kernelspec in the notebook metadata
         raise RunError(f"notebook {nb_path}: cannot read its parameters ({e}); run tools/finalise_nbs.py") from e
 

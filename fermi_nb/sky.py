@@ -10,13 +10,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import healpy as hp
-from .config import Profile, load_profile, profile_from_dict, VALID_CLASSES
+from .config import Profile, load_profile, profile_from_dict, VALID_CLASSES, ProfileError, profile_differences, make_out_dir
 from .instrument import RadialPSF, bin_psf, exposure_maps
 from .diffuse import diffuse_counts_maps
 
 # %% auto #0
 __all__ = ['SPLIT_SEED_OFFSET', 'RenderGeometry', 'oversampling_level', 'render_geometry', 'asimov_ts', 'sky_dir', 'Sky',
-           'static_maps', 'validate_sources', 'simulate_sky', 'simulate_skies', 'simulate_cli', 'split_seeds']
+           'static_maps', 'validate_sources', 'simulate_sky', 'SkyMismatchError', 'check_existing_sky',
+           'simulate_skies', 'simulate_cli', 'split_seeds']
 
 # %% ../nbs/05_sky.ipynb #788da007
 @dataclass
@@ -271,6 +272,23 @@ def simulate_sky(profile,                     # Profile or profile name
     return Sky(profile, int(seed), list(diffuse), src_maps, list(exposures), df, geoms)
 
 # %% ../nbs/05_sky.ipynb #649eeda2
+class SkyMismatchError(ValueError):
+    "A saved sky that would be reused was made with other settings; the message names it and the differences."
+
+def check_existing_sky(path,              # a complete saved sky directory
+                       profile: Profile,  # the profile it would be reused for
+                      ):
+    "Raise SkyMismatchError if the sky at `path` was not simulated with `profile`'s settings (names and descriptions aside)."
+    import yaml
+    meta_file = Path(path) / 'meta.json'
+    try: saved = profile_from_dict(yaml.safe_load(json.loads(meta_file.read_text())['profile_yaml']), source=str(meta_file))
+    except (ValueError, KeyError, ProfileError) as e:
+        raise SkyMismatchError(f"{meta_file} is unreadable ({e}): delete {path} to simulate it again") from None
+    diff = profile_differences(saved, profile)
+    if diff:
+        raise SkyMismatchError(f"{path} exists but was simulated with profile '{saved.name}', which differs from '{profile.name}' in "
+                               f"{'; '.join(diff[:4])}{' …' if len(diff) > 4 else ''}: use another --out or delete {path}")
+
 def _simulate_and_save(profile_yaml: str, seed: int, out_dir: str) -> str:
     import yaml
     profile = profile_from_dict(yaml.safe_load(profile_yaml))
@@ -289,6 +307,8 @@ def simulate_skies(profile,                 # Profile or profile name
     out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
     seeds = [int(s) for s in seeds]
     todo = [s for s in seeds if not Sky.is_complete(sky_dir(out_dir, s))]
+    for s in seeds:
+        if s not in todo: check_existing_sky(sky_dir(out_dir, s), profile)
     if todo:
         if n_workers <= 1 and scheduler is None:
             for s in tqdm(todo, desc=f'simulate {profile.name}', disable=not progress): simulate_sky(profile, s).save(out_dir)
@@ -320,6 +340,9 @@ def simulate_cli(argv=None) -> int:
     ap.add_argument('--workers', type=int, default=2, help='local worker processes')
     a = ap.parse_args(argv)
     if a.n_skies < 1: ap.error(f"--n-skies must be ≥ 1, got {a.n_skies}")
+    if a.seed < 0: ap.error(f"--seed must be ≥ 0, got {a.seed}")
+    if a.workers < 1: ap.error(f"--workers must be ≥ 1, got {a.workers}")
+    make_out_dir(a.out)
     paths = simulate_skies(a.profile, range(a.seed, a.seed + a.n_skies), a.out, scheduler=a.scheduler, n_workers=a.workers)
     print(f"{len(paths)} skies in {a.out}")
     return 0
