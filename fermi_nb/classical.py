@@ -11,7 +11,7 @@ import pandas as pd
 import healpy as hp
 from scipy.spatial import cKDTree
 from .config import load_profile, Profile
-from .data import have_data, data_path
+from .data import have_data, data_path, load_map, validate_map
 from .diffuse import fit_templates_poisson, model_components, TEMPLATE_KEYS
 from .catalog import unit_vectors, crossmatch, crossmatch_report, load_4fgl, write_catalog
 
@@ -61,7 +61,7 @@ def local_maxima(values: np.ndarray,  # HEALPix map (RING)
 def classical_templates(profile: Profile) -> dict[str, np.ndarray]:
     "Diffuse templates of the profile's classical reference, read through the data manifest."
     keys = profile.real_data.diffuse_templates or [TEMPLATE_KEYS[c] for c in model_components(profile)]
-    return {k: np.load(data_path(k)) for k in keys}
+    return {k: load_map(k) for k in keys}   # checksum, readable, finite, non-negative (01_data)
 
 def band_to_s1(flux_band_ph_cm2_s, lo_gev: float, hi_gev: float, photon_index: float) -> np.ndarray:
     "Convert a band photon flux to 1–1000 GeV (S1) for a power law of `photon_index` (≠ 1)."
@@ -75,8 +75,9 @@ def classical_catalog(counts: np.ndarray,    # observed counts map (HEALPix RING
                       profile: Profile,      # real_data.classical_* knobs; energy band = the profile's bins
                      ) -> pd.DataFrame:      # one row per detection (catalogue input format), attrs['norms']
     "Poisson aperture search against fitted diffuse templates: local maxima with sqrt(TS) ≥ threshold."
-    counts = np.asarray(counts, float)
-    if counts.ndim != 1 or not hp.isnpixok(len(counts)): raise ValueError(f"classical_catalog: counts must be one HEALPix map, got shape {counts.shape}")
+    counts = np.asarray(validate_map(counts, 'classical_catalog counts'), float)   # NaN/inf/negative/not HEALPix → DataError
+    for name, t in templates.items(): validate_map(t, f"classical_catalog template '{name}'", npix=len(counts))
+    if mask is not None: validate_map(np.asarray(mask, bool), 'classical_catalog mask', npix=len(counts))
     exposure = np.asarray(exposure, float)
     if exposure.shape != counts.shape or np.any(exposure <= 0):
         raise ValueError(f"classical_catalog: exposure must be positive with the counts' shape {counts.shape}, got {exposure.shape}")

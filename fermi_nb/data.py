@@ -184,17 +184,15 @@ def validate_map(values,                   # the map (array-like), e.g. counts, 
                  npix: int | None = None,  # required number of pixels (e.g. the counts map's); None → any valid HEALPix size
                  allow_negative: bool = False,  # True for maps that may be negative (residuals)
                  positive: bool = False,   # True when every pixel must be > 0 (exposure)
-                ):  # -> np.ndarray (float64, 1-D)
-    """Return `values` as a 1-D float array if it is a usable HEALPix map; else raise a DataError naming `name`.
+                ):  # -> np.ndarray (1-D, its dtype kept)
+    """Return `values` as a 1-D array (dtype kept) if it is a usable HEALPix map; else raise a DataError naming `name`.
 
     Checked: one dimension, a HEALPix pixel count (12·Nside², or exactly `npix`), every value finite, none negative
     (unless `allow_negative`), none zero or negative if `positive`. Call it wherever a map enters the package:
     simulation templates, the classical search, the detector on a real sky, TS maps."""
     import numpy as np
     arr = np.asarray(values)
-    if arr.dtype == bool: arr = arr.astype(float)
-    if not np.issubdtype(arr.dtype, np.number): raise DataError(f"map {name}: expected numbers, got dtype {arr.dtype}")
-    arr = arr.astype(float, copy=False)
+    if arr.dtype != bool and not np.issubdtype(arr.dtype, np.number): raise DataError(f"map {name}: expected numbers, got dtype {arr.dtype}")
     if arr.ndim != 1: raise DataError(f"map {name}: expected one HEALPix map (1-D), got shape {arr.shape}")
     n = arr.size
     if npix is not None and n != npix:
@@ -202,6 +200,7 @@ def validate_map(values,                   # the map (array-like), e.g. counts, 
     nside = (n / 12) ** 0.5
     if n == 0 or nside != int(nside) or int(nside) & (int(nside) - 1):
         raise DataError(f"map {name}: {n} pixels is not a HEALPix map (12·Nside² with Nside a power of two)")
+    if arr.dtype == bool: return arr
     bad = ~np.isfinite(arr)
     if bad.any():
         raise DataError(f"map {name}: {int(bad.sum())} pixel(s) are NaN or infinite (first at pixel {int(np.flatnonzero(bad)[0])})")

@@ -11,7 +11,7 @@ import numpy as np
 import healpy as hp
 from scipy.optimize import minimize
 from .config import Profile, load_profile
-from .data import data_path, have_data
+from .data import data_path, have_data, load_map
 from .instrument import bin_psf, exposure_maps
 
 # %% auto #0
@@ -88,10 +88,10 @@ def calibrated_band_intensity(profile: Profile,   # profile with a template diff
     counts_key = profile.diffuse.counts_map or CALIBRATION_KEYS['counts']
     key = (counts_key, tuple(comps))
     if key not in _BAND_CACHE:
-        counts = np.load(data_path(counts_key))
-        exposure = np.load(data_path(CALIBRATION_KEYS['exposure']))
-        mask = np.load(data_path(CALIBRATION_KEYS['mask'])).astype(bool)
-        templates = {c: np.load(data_path(TEMPLATE_KEYS[c])) for c in comps}
+        counts = load_map(counts_key)   # load_map: checksum, readable, finite, non-negative, one size (01_data)
+        exposure = load_map(CALIBRATION_KEYS['exposure'], npix=counts.size)
+        mask = load_map(CALIBRATION_KEYS['mask'], npix=counts.size).astype(bool)
+        templates = {c: load_map(TEMPLATE_KEYS[c], npix=counts.size) for c in comps}
         stored = _stored_norms(profile) if counts_key == CALIBRATION_KEYS['counts'] else None
         norms = stored if stored is not None else fit_templates_poisson(counts, templates, mask)
         omega = hp.nside2pixarea(hp.npix2nside(counts.size))
@@ -196,9 +196,9 @@ def real_sky_model(profile: Profile,   # template profile (its fitted diffuse mo
     from fermi_nb.sky import render_geometry
     from fermi_nb.population import read_4fgl, band_photon_flux
     ref = load_profile('real573w')   # the real map's own selection (PSF3, 2–20 GeV) renders the 4FGL sources
-    counts = np.load(data_path(profile.diffuse.counts_map or CALIBRATION_KEYS['counts']))
-    exposure = np.load(data_path(CALIBRATION_KEYS['exposure']))
-    mask = np.load(data_path(CALIBRATION_KEYS['mask'])).astype(bool)
+    counts = load_map(profile.diffuse.counts_map or CALIBRATION_KEYS['counts'])
+    exposure = load_map(CALIBRATION_KEYS['exposure'], npix=counts.size)
+    mask = load_map(CALIBRATION_KEYS['mask'], npix=counts.size).astype(bool)
     nside = hp.npix2nside(counts.size)
     model = sum(calibrated_band_intensity(profile)[0].values()) * exposure * hp.nside2pixarea(nside)
     cat = read_4fgl(data_path(ref.real_data.catalog))

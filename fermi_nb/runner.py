@@ -254,7 +254,7 @@ def run_pipeline(profile_name,               # profile name or YAML path
         return _run_stages(pm, profile, profile_file, run_dir, stages, nb_params, nbs_dir, real, kernel_name, timeout_s, progress)
 
 def _run_stages(pm, profile, profile_file, run_dir, stages, nb_params, nbs_dir, real, kernel_name, timeout_s, progress):
-    _log(run_dir, f"run: profile '{profile.name}' → {run_dir} ({len(stages)} stages{', real data present' if real else ''})")
+    _log(run_dir, f"run: profile '{profile.name}' → {run_dir} ({len(stages)} stages{', real data present' if real else ''}; notebooks from {nbs_dir})")
     times, n = {}, len(stages)
     partial = run_dir / PARTIAL_DIR
     for i, st in enumerate(stages):
@@ -286,6 +286,7 @@ def _run_stages(pm, profile, profile_file, run_dir, stages, nb_params, nbs_dir, 
             if tmp_nb.exists(): tmp_nb.unlink()
             _log(run_dir, f"{st.name}: interrupted", echo=False); raise
         os.replace(tmp_nb, out_nb)
+        out_nb.with_name(out_nb.stem + '.failed.ipynb').unlink(missing_ok=True)   # an earlier failure of this stage is history now
         times[st.name] = round(time.time() - t0, 1)
         atomic_write_text(done, json.dumps({'stage': st.name, 'notebook': st.notebook, 'seconds': times[st.name],
                                             'parameters': parameters, 'finished': datetime.datetime.now().isoformat(),
