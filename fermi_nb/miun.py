@@ -564,6 +564,9 @@ class TrainingState(keras.callbacks.Callback):
         save_miun(self.model, self.out_dir / 'last.keras', self.profile)
         atomic_write_text(self.out_dir / 'history.csv', pd.DataFrame(st['history']).to_csv(index=False))
         atomic_write_text(self.out_dir / 'state.json', json.dumps(st, indent=1))
+        if os.environ.get('FERMI_NB_PROGRESS'):   # set by `fermi-nb run`: one line per epoch in the terminal
+            print(f"{self.out_dir.name}: epoch {epoch + 1} loss {logs.get('loss', np.nan):.4f} val_loss {logs.get('val_loss', np.nan):.4f}"
+                  f"{' (best)' if improved else ''}", flush=True)
 
 def positive_fraction(source, indices=None, max_patches: int = 4096) -> float:
     "Fraction of positive mask pixels over (up to `max_patches` evenly spaced) patches of a source."

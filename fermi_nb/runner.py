@@ -202,14 +202,18 @@ class _Echo:
     def flush(self): self.stream.flush()
 
 def _text_progress_env():
-    "tqdm.auto draws text bars (not notebook widgets, which never reach a terminal) in a kernel when QT_API is set."
+    """Environment of the stage kernels: FERMI_NB_PROGRESS asks stages for progress lines (e.g. one per training epoch);
+    QT_API makes tqdm.auto draw text bars, not notebook widgets (which never reach a terminal)."""
     import contextlib
     @contextlib.contextmanager
     def env():
-        saved = os.environ.get('QT_API'); os.environ.setdefault('QT_API', '')
+        saved = {k: os.environ.get(k) for k in ('QT_API', 'FERMI_NB_PROGRESS')}
+        os.environ.setdefault('QT_API', ''); os.environ['FERMI_NB_PROGRESS'] = '1'
         try: yield
         finally:
-            if saved is None: os.environ.pop('QT_API', None)
+            for k, v in saved.items():
+                if v is None: os.environ.pop(k, None)
+                else: os.environ[k] = v
     return env()
 
 def run_pipeline(profile_name,               # profile name or YAML path
@@ -278,12 +282,13 @@ def _run_stages(pm, profile, profile_file, run_dir, stages, nb_params, nbs_dir, 
             if e.ename == 'KeyboardInterrupt': _interrupted(run_dir, st, i, n, tmp_nb)
             failed = out_nb.with_name(out_nb.stem + '.failed.ipynb')
             if tmp_nb.exists(): os.replace(tmp_nb, failed)
+            shutil.rmtree(partial, ignore_errors=True)
             msg = (f"stage '{st.name}' failed in {st.notebook}, cell {e.cell_index} (In [{e.exec_count}]): "
                    f"{e.ename}: {e.evalue}\n  executed notebook: {failed}\n  rerun the same command to resume from this stage")
             _log(run_dir, msg, echo=False); raise RunError(msg) from None
         except KeyboardInterrupt: _interrupted(run_dir, st, i, n, tmp_nb)
         except BaseException:
-            if tmp_nb.exists(): tmp_nb.unlink()
+            shutil.rmtree(partial, ignore_errors=True)
             _log(run_dir, f"{st.name}: interrupted", echo=False); raise
         os.replace(tmp_nb, out_nb)
         out_nb.with_name(out_nb.stem + '.failed.ipynb').unlink(missing_ok=True)   # an earlier failure of this stage is history now
@@ -299,7 +304,7 @@ def _run_stages(pm, profile, profile_file, run_dir, stages, nb_params, nbs_dir, 
 
 def _interrupted(run_dir, st, i, n, tmp_nb):
     "Remove the stage's partial notebook and raise RunInterrupted saying where the run stopped."
-    if tmp_nb.exists(): tmp_nb.unlink()
+    shutil.rmtree(tmp_nb.parent, ignore_errors=True)
     msg = (f"interrupted during stage '{st.name}' ({i+1}/{n}); earlier stages are kept — rerun the same command to resume "
            f"from '{st.name}'")
     _log(run_dir, msg, echo=False); raise RunInterrupted(msg) from None

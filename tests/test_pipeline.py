@@ -1,11 +1,13 @@
 "End to end: the runner executes every stage on the tiny profile; resume; docs site from the executed notebooks."
-import json, os, shutil, subprocess, sys
+import json, os, shutil, signal, subprocess, sys, time
+import numpy as np
 from pathlib import Path
 import pytest
 from fermi_nb.runner import run_pipeline, STAGES, RunError
 from fermi_nb.config import ProfileError
 
 TINY = Path(__file__).parent / 'profiles' / 'tiny.yaml'
+ROOT = Path(__file__).resolve().parent.parent
 EXE = Path(sys.executable).parent / 'fermi-nb'
 
 _RUN = {}   # the run happens once per session; a failure is reported once, not re-run for every test
@@ -86,3 +88,80 @@ def test_docs_site_has_stage_pages_with_figures(run_dir, tmp_path):
         page = (site / f'{nb.stem}.html').read_text()
         assert '<img' in page and 'image/png' in page, f'{nb.stem}: no figure on its page'
     assert 'API' in (site / 'api.html').read_text()
+
+
+def _wait(cond, timeout_s: float, what: str):
+    t0 = time.time()
+    while not cond():
+        if time.time() - t0 > timeout_s: raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+        time.sleep(0.5)
+
+
+def _sky_arrays(sim_dir: Path) -> dict:
+    "Every saved sky of a run: {relative path: {array name: array}} (maps and the source table)."
+    from astropy.table import Table
+    out = {}
+    for maps in sorted(sim_dir.rglob('maps.npz')):
+        with np.load(maps) as z: arrays = {k: z[k] for k in z.files}
+        tab = Table.read(maps.parent / 'sources.fits')
+        arrays.update({f'sources.{c}': np.asarray(tab[c]) for c in tab.colnames})
+        out[str(maps.parent.relative_to(sim_dir))] = arrays
+    return out
+
+
+def test_concurrent_run_refused_and_kill_9_resumes_identically(run_dir, tmp_path):
+    "A second run on a directory in use is refused; kill -9 during a stage, then the same command resumes and gives the uninterrupted run's skies."
+    import psutil
+    out = tmp_path / 'killed'
+    cmd = [str(EXE), 'run', '--profile', str(TINY), '--out', str(out), '--until', 'simulate', '-p', 'n_workers=1']
+    first = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    family = []
+    try:
+        _wait(lambda: (out / '.lock').exists() and (out / '.lock').read_text().startswith('pid'), 120, 'the first run to lock')
+        second = subprocess.run(cmd, capture_output=True, text=True)
+        assert second.returncode == 1 and 'is in use by another run' in second.stderr and f'pid {first.pid}' in second.stderr, second.stderr
+        _wait(lambda: list((out / 'simulate').rglob('meta.json')), 300, 'the first sky')
+        family = psutil.Process(first.pid).children(recursive=True)   # the stage's kernel
+        os.kill(first.pid, signal.SIGKILL); first.wait()
+        _, alive = psutil.wait_procs(family, timeout=20)               # the kernel notices its parent died
+        for p in alive: p.kill()
+    finally:
+        if first.poll() is None: first.kill(); first.wait()
+    assert not (out / 'state' / 'simulate.json').exists(), 'the kill came after the stage completed'
+    assert (out / '.lock').read_text().startswith(f'pid {first.pid}')   # what a killed run leaves
+    again = subprocess.run(cmd, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr[-2000:]
+    log = (out / 'run.log').read_text()
+    assert f'cleared the stale lock of a run that was killed (pid {first.pid}' in log and 'simulate: done' in log
+    assert not [p for p in out.rglob('*') if p.name.startswith('.') and p.name != '.lock'], 'partial files left'
+    reference, resumed = _sky_arrays(run_dir / 'simulate'), _sky_arrays(out / 'simulate')
+    assert sorted(resumed) == sorted(reference) and len(reference) == 4
+    for sky, arrays in reference.items():
+        assert sorted(resumed[sky]) == sorted(arrays)
+        for name, a in arrays.items(): np.testing.assert_array_equal(resumed[sky][name], a, err_msg=f'{sky} {name}')
+
+
+def test_installed_wheel_runs_its_own_pipeline(tmp_path):
+    "A wheel installed in a fresh virtual environment outside the repository runs the pipeline from the notebooks it ships."
+    import sysconfig
+    wheels = tmp_path / 'wheels'
+    subprocess.run([sys.executable, '-m', 'pip', 'wheel', '--no-deps', '--no-build-isolation', '-q', '-w', str(wheels), str(ROOT)],
+                   check=True, capture_output=True, cwd=tmp_path)
+    wheel = next(wheels.glob('fermi_nb-*.whl'))
+    venv = tmp_path / 'venv'
+    subprocess.run([sys.executable, '-m', 'venv', '--without-pip', str(venv)], check=True)
+    site = next((venv / 'lib').glob('python3*/site-packages'))
+    (site / 'shared_deps.pth').write_text(sysconfig.get_paths()['purelib'] + '\n')   # reuse the dependencies, not fermi_nb
+    env = {k: v for k, v in os.environ.items() if k not in ('PYTHONPATH', 'VIRTUAL_ENV')}
+    subprocess.run([str(venv / 'bin' / 'python'), '-m', 'pip', 'install', '--no-deps', '-q', str(wheel)], check=True, env=env,
+                   capture_output=True, cwd=tmp_path)
+    where = subprocess.run([str(venv / 'bin' / 'python'), '-c', 'import fermi_nb; print(fermi_nb.__file__)'], env=env,
+                           capture_output=True, text=True, cwd=tmp_path, check=True).stdout.strip()
+    assert where.startswith(str(site)), where
+    profile = tmp_path / 'tiny.yaml'; shutil.copy(TINY, profile)
+    proc = subprocess.run([str(venv / 'bin' / 'fermi-nb'), 'run', '--profile', str(profile), '--out', str(tmp_path / 'run'),
+                           '--until', 'patching'], env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    log = (tmp_path / 'run' / 'run.log').read_text()
+    assert f"notebooks from {site / 'fermi_nb' / '_nbs'}" in log and 'patching: done' in log
+    assert (tmp_path / 'run' / 'patching' / 'train' / 'patches.h5').exists()
