@@ -165,13 +165,15 @@ def check_data_files(keys,           # manifest entries the command will read
                      data_dir=None,  # extra directory searched first
                      what: str = 'this command',  # who needs them, for the message
                     ) -> dict[str, Path]:  # {key: verified local path}
-    "Verify that every file in `keys` is present with the right checksum; else one DataError listing each problem."
+    "Verify that every file in `keys` is present with the right checksum (downloading missing ones when allowed); else one DataError listing each problem."
     found, problems = {}, []
     for key in keys:
         path, state = locate(key, data_dir)
         if state == 'ok': found[key] = path
         elif state == 'bad checksum': problems.append(f"'{key}' at {path} is corrupt (wrong checksum)")
-        else: problems.append(f"'{key}' is missing")
+        else:
+            try: found[key] = data_path(key, data_dir)   # downloaded (and verified) unless FERMI_NB_OFFLINE is set
+            except DataError: problems.append(f"'{key}' is missing")
     if problems:
         where = data_dir_problem()
         raise DataError(f"{what} needs {len(problems)} data file(s) that cannot be used: {'; '.join(problems)}"
