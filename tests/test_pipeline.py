@@ -120,7 +120,7 @@ def test_concurrent_run_refused_and_kill_9_resumes_identically(run_dir, tmp_path
         _wait(lambda: (out / '.lock').exists() and (out / '.lock').read_text().startswith('pid'), 120, 'the first run to lock')
         second = subprocess.run(cmd, capture_output=True, text=True)
         assert second.returncode == 1 and 'is in use by another run' in second.stderr and f'pid {first.pid}' in second.stderr, second.stderr
-        _wait(lambda: list((out / 'simulate').rglob('meta.json')), 300, 'the first sky')
+        _wait(lambda: list((out / 'simulate').rglob('meta.json')), 900, 'the first sky')
         family = psutil.Process(first.pid).children(recursive=True)   # the stage's kernel
         os.kill(first.pid, signal.SIGKILL); first.wait()
         _, alive = psutil.wait_procs(family, timeout=20)               # the kernel notices its parent died
@@ -138,7 +138,9 @@ def test_concurrent_run_refused_and_kill_9_resumes_identically(run_dir, tmp_path
     assert sorted(resumed) == sorted(reference) and len(reference) == 4
     for sky, arrays in reference.items():
         assert sorted(resumed[sky]) == sorted(arrays)
-        for name, a in arrays.items(): np.testing.assert_array_equal(resumed[sky][name], a, err_msg=f'{sky} {name}')
+        for name, a in arrays.items():   # floats to the last bits only: a sky made in another process may differ by 1 ulp
+            if a.dtype.kind == 'f': np.testing.assert_allclose(resumed[sky][name], a, rtol=1e-12, atol=0, err_msg=f'{sky} {name}')
+            else: np.testing.assert_array_equal(resumed[sky][name], a, err_msg=f'{sky} {name}')
 
 
 def test_installed_wheel_runs_its_own_pipeline(tmp_path):
