@@ -18,7 +18,7 @@ __all__ = ['BUNDLE_FORMAT', 'SUMS_FILE', 'MODELS_DIR', 'DOMAIN_TOLERANCES', 'EVE
            'card_markdown', 'run_model_files', 'export_model', 'Bundle', 'shipped_bundles', 'bundle_cache_dir',
            'unpack_archive', 'resolve_bundle', 'load_bundle', 'export_model_cli']
 
-# %% ../nbs/60_bundle.ipynb #2abe509f
+# %% ../nbs/60_bundle.ipynb #f5d9b26a
 BUNDLE_FORMAT = 1                 # layout version written by export_model; load_bundle reads only this one
 SUMS_FILE = 'SHA256SUMS'
 MODELS_DIR = Path(fermi_nb.__file__).resolve().parent / 'models'   # shipped bundles (package data)
@@ -52,7 +52,7 @@ def bundle_domain(profile: Profile,            # the run's profile
             'exposure_cm2_s': float(profile.instrument.exposure_cm2_s), 'exposure_map': exposure_file,
             'tolerances': dict(DOMAIN_TOLERANCES)}
 
-# %% ../nbs/60_bundle.ipynb #5bacab34
+# %% ../nbs/60_bundle.ipynb #e23c8b96
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, 'rb') as f:
@@ -86,7 +86,7 @@ def verify_checksums(root) -> dict:
                                    + " — re-export it (fermi-nb export-model) or reinstall the package")
     return listed
 
-# %% ../nbs/60_bundle.ipynb #d84fde47
+# %% ../nbs/60_bundle.ipynb #d9685a36
 def _scalars(d: dict) -> dict:
     "The int/float/bool/str entries of a metrics dict, without path-like strings."
     out = {}
@@ -166,7 +166,7 @@ def card_markdown(card: dict) -> str:
                                                        for k, v in vals.items()] + ['']
     return '\n'.join(lines)
 
-# %% ../nbs/60_bundle.ipynb #0cad22dc
+# %% ../nbs/60_bundle.ipynb #68111c27
 def run_model_files(run_dir) -> dict:
     "{bundle path: run file} of the models a bundle needs from a run; FileNotFoundError naming what is missing."
     from fermi_nb.catalog import characterisation_model_dir
@@ -241,7 +241,7 @@ def export_model(run_dir,                   # run directory with miun/ (and char
         _deterministic_tar(out, part); os.replace(part, arc)
     return out
 
-# %% ../nbs/60_bundle.ipynb #22bf0e84
+# %% ../nbs/60_bundle.ipynb #77e047c7
 @dataclass
 class Bundle:
     "A verified model bundle (see `load_bundle`)."

@@ -14,11 +14,11 @@ from astropy.table import Table
 from .bundle import Bundle, BundleError, load_bundle, EVENT_CLASS_BITS, EVENT_TYPE_BITS
 
 # %% auto #0
-__all__ = ['EDGE_DEG', 'DomainError', 'InputMap', 'read_map', 'group_energy_bins', 'domain_problems', 'to_model_pixels',
-           'exposure_on_model', 'fill_no_data', 'edge_distance_flags', 'aperture_significance', 'PreparedCounts',
-           'prepare_counts', 'detect_table', 'detect', 'detect_cli']
+__all__ = ['EDGE_DEG', 'DomainError', 'InputMap', 'read_map', 'group_energy_bins', 'domain_problems', 'healpix_counts_in_frame',
+           'to_model_pixels', 'exposure_on_model', 'fill_no_data', 'edge_distance_flags', 'aperture_significance',
+           'PreparedCounts', 'prepare_counts', 'detect_table', 'detect', 'detect_cli', 'write_healpix_fits']
 
-# %% ../nbs/61_detect.ipynb #f61b3229
+# %% ../nbs/61_detect.ipynb #706f7228
 class DomainError(ValueError):
     "An input map outside the domain of the model bundle (energy band, events, pixel scale, exposure)."
 
@@ -108,7 +108,7 @@ def read_map(path,                 # .fits/.fits.gz (HEALPix or WCS, gtbin or ga
     data = data[None] if data.ndim == 2 else data
     return InputMap(data, energy, 'wcs', frame_m, wcs=m.geom.wcs.celestial, name=path.name, **sel)
 
-# %% ../nbs/61_detect.ipynb #7fd2b278
+# %% ../nbs/61_detect.ipynb #3b1be30d
 def _edges_text(e: np.ndarray) -> str:
     e = np.asarray(e, float)
     return f"{len(e)} bin{'s' if len(e) != 1 else ''} {e[0, 0]:.4g}–{e[-1, 1]:.4g} GeV"
@@ -159,11 +159,11 @@ def domain_problems(inp: InputMap,          # counts map as read
                             f"{pix_m / 2:.3f}° (half its Nside {nside_m} pixel) to regrid them by counts")
     return problems
 
-# %% ../nbs/61_detect.ipynb #6ddb81ea
+# %% ../nbs/61_detect.ipynb #22eefcb3
 def _sum_children(a: np.ndarray, nside_in: int, nside_out: int, nest_in: bool) -> np.ndarray:
     "(n, npix_in) → (n, npix_out) RING sums of the NESTED children (exact ud_grade by sums)."
     f = (nside_in // nside_out) ** 2
-    nest = a if nest_in else a[:, hp.ring2nest(nside_in, np.arange(a.shape[1]))]
+    nest = a if nest_in else a[:, hp.nest2ring(nside_in, np.arange(a.shape[1]))]
     summed = nest.reshape(a.shape[0], -1, f).sum(-1)
     return summed[:, hp.ring2nest(nside_out, np.arange(summed.shape[1]))]
 
@@ -176,6 +176,25 @@ def _drizzle(values: np.ndarray,   # (n, m) per input sample: counts (already di
     out = np.stack([np.bincount(pix[valid], v[valid], npix) for v in values])
     hits = np.bincount(pix, minlength=npix); good = np.bincount(pix[valid], minlength=npix)
     return out, np.where(hits > 0, good / np.maximum(hits, 1), 0.0)
+
+_HEALPY_COORD = {'galactic': 'G', 'icrs': 'C'}
+
+def healpix_counts_in_frame(vals: np.ndarray,     # (n, npix_in) counts (0 where no data)
+                            valid: np.ndarray,    # (npix_in,) pixel has data
+                            nside_in: int, nest_in: bool, frame_in: str,   # input pixelisation
+                            nside_out: int, frame_out: str,                # output: RING, this frame
+                            subsample: int = 4,   # sub-pixels per output pixel side (≥)
+                           ) -> tuple[np.ndarray, np.ndarray, str]:  # ((n, npix_out), coverage, method)
+    "HEALPix counts in another frame: each input pixel's counts shared equally by its NESTED children, binned at their rotated centres."
+    sub = max(nside_in, subsample * nside_out); f = (sub // nside_in) ** 2
+    child = np.arange(hp.nside2npix(sub))
+    parent = child // f if nest_in else hp.nest2ring(nside_in, child // f)
+    vec = np.array(hp.pix2vec(sub, child, nest=True))
+    if frame_in != frame_out: vec = hp.Rotator(coord=[_HEALPY_COORD[frame_in], _HEALPY_COORD[frame_out]])(vec)
+    lon, lat = hp.vec2ang(vec.T, lonlat=True)
+    out, cov = _drizzle(vals[:, parent] / f, valid[parent], lon, lat, nside_out)
+    return out, cov, (f"{frame_in} Nside {nside_in} → {frame_out} Nside {nside_out}: {f} sub-pixels per input pixel, "
+                      "counts shared equally")
 
 def to_model_pixels(maps: np.ndarray,   # (n, ...) maps on the input pixels (counts: summed bins), NaN = no data
                     inp: InputMap,      # the input's geometry
@@ -195,15 +214,7 @@ def to_model_pixels(maps: np.ndarray,   # (n, ...) maps on the input pixels (cou
         cov = _sum_children(valid[None].astype(float), inp.nside, nside, inp.nest)[0] / (inp.nside // nside) ** 2
         return out, cov, f'Nside {inp.nside} → {nside}: sums of NESTED children'
     if inp.kind == 'healpix':
-        sub = max(inp.nside, subsample * nside); f = (sub // inp.nside) ** 2
-        nest = np.arange(hp.nside2npix(sub))
-        parent = nest // f if inp.nest else hp.nest2ring(inp.nside, nest // f)
-        theta, phi = hp.pix2ang(sub, nest, nest=True)
-        from astropy.coordinates import SkyCoord
-        import astropy.units as u
-        c = SkyCoord(ra=np.degrees(phi) * u.deg, dec=(90 - np.degrees(theta)) * u.deg, frame='icrs').galactic
-        out, cov = _drizzle(vals[:, parent] / f, valid[parent], c.l.deg, c.b.deg, nside)
-        return out, cov, f'celestial Nside {inp.nside} → Galactic Nside {nside}: {f} sub-pixels per input pixel, counts shared equally'
+        return healpix_counts_in_frame(vals, valid, inp.nside, inp.nest, inp.frame, nside, 'galactic', subsample)
     from astropy.wcs.utils import proj_plane_pixel_scales, pixel_to_skycoord
     ny, nx = maps.shape[-2:]
     s = max(1, int(np.ceil(float(np.max(proj_plane_pixel_scales(inp.wcs))) / (hp.nside2resol(nside, True) / 60 / subsample))))
@@ -213,18 +224,16 @@ def to_model_pixels(maps: np.ndarray,   # (n, ...) maps on the input pixels (cou
     c = pixel_to_skycoord(sx, sy, inp.wcs, origin=0).galactic
     rep = lambda a: np.repeat(a.reshape(a.shape[0], -1), s * s, axis=1)
     out, cov = _drizzle(rep(vals) / (s * s), rep(valid[None])[0].astype(bool), c.l.deg, c.b.deg, nside)
-    # pixels only partly inside the cube: sub-samples outside it never hit them, so check the footprint directly
-    cen = hp.pix2ang(nside, np.flatnonzero(cov > 0), lonlat=True)
+    # model pixels only partly inside the cube: sub-samples outside it never reach them, so test the footprint directly
     from astropy.coordinates import SkyCoord
     import astropy.units as u
-    inside = np.zeros(hp.nside2npix(nside), bool); ids = np.flatnonzero(cov > 0)
-    vx = hp.boundaries(nside, ids, step=2)                                   # (k, 3, 8) vertices and edge midpoints
+    ids = np.flatnonzero(cov > 0); inside = np.zeros(hp.nside2npix(nside), bool)
+    vx = hp.boundaries(nside, ids, step=2)                                   # (k, 3, 8): vertices and edge midpoints
     lon, lat = hp.vec2ang(np.moveaxis(vx, 1, 2).reshape(-1, 3), lonlat=True)
     px, py = SkyCoord(l=lon * u.deg, b=lat * u.deg, frame='galactic').to_pixel(inp.wcs, origin=0)
     ok = (px > -0.5) & (px < nx - 0.5) & (py > -0.5) & (py < ny - 0.5)
-    ok_idx = np.where(ok, 1, 0)
-    pin = np.clip(np.round(px).astype(int), 0, nx - 1), np.clip(np.round(py).astype(int), 0, ny - 1)
-    ok &= valid[pin[1], pin[0]]
+    ix, iy = np.clip(np.round(px).astype(int), 0, nx - 1), np.clip(np.round(py).astype(int), 0, ny - 1)
+    ok &= valid[iy, ix]
     inside[ids] = ok.reshape(len(ids), -1).all(1)
     return out, np.where(inside, cov, 0.0), f'WCS {nx}×{ny} → HEALPix Nside {nside} Galactic: {s}×{s} sub-pixels per input pixel, counts shared equally'
 
@@ -244,7 +253,7 @@ def exposure_on_model(inp: InputMap,      # exposure map as read (energy nodes, 
     den, _, _ = to_model_pixels(ones, inp, bundle.domain['nside'][0])
     return np.where(den[0] > 0, num[0] / np.maximum(den[0], 1e-30), np.nan), cov
 
-# %% ../nbs/61_detect.ipynb #f772f174
+# %% ../nbs/61_detect.ipynb #c537ebff
 EDGE_DEG = 1.0   # detections closer than this to a pixel without data are flagged [deg] (≈ 2 patch-scale PSF 95 % radii at 2 GeV)
 
 def fill_no_data(counts: np.ndarray,    # (npix,) counts on the model pixels
@@ -272,7 +281,7 @@ def edge_distance_flags(glon_deg, glat_deg,    # detection positions [deg]
     near = np.array([not covered[hp.query_disc(nside, v, np.radians(edge_deg), inclusive=True)].all() for v in vec], bool)
     return outside, near
 
-# %% ../nbs/61_detect.ipynb #a7254710
+# %% ../nbs/61_detect.ipynb #6bedbb50
 def aperture_significance(counts: np.ndarray,       # (npix,) counts map, RING
                           glon_deg, glat_deg,       # positions [deg]
                           r_on_deg: float = 0.6,    # on-region radius [deg] (≈ PSF3 95 % containment at 2 GeV plus a pixel)
@@ -290,7 +299,7 @@ def aperture_significance(counts: np.ndarray,       # (npix,) counts map, RING
         out[i] = np.sign(n_on - a * n_off) * np.sqrt(max(2 * t, 0.0))
     return out
 
-# %% ../nbs/61_detect.ipynb #0e436c6a
+# %% ../nbs/61_detect.ipynb #9209e86f
 @dataclass
 class PreparedCounts:
     "Counts on the model's pixels, ready for the detector."
@@ -352,11 +361,15 @@ def detect_table(prepared: PreparedCounts,   # prepare_counts output
                  edge_deg: float = EDGE_DEG, # flag detections this close to no-data pixels [deg]
                  progress: bool = False,     # print stage timings to stderr
                  batch_size: int = 64,       # patches per inference batch
+                 tta_symmetries: int = None, # override the bundle's test-time augmentation (1: 8× faster, not the bundle's catalogue; for tests)
                 ) -> pd.DataFrame:           # detections (52_real_sky columns + signif_aperture, data_edge)
     "Detect, characterise and flag sources on prepared counts with a bundle (no training)."
+    import dataclasses
     from fermi_nb.patching import PatchGeometry
     from fermi_nb.realsky import detect_sources, characterise_counts
     t0 = time.time(); profile = bundle.profile
+    if tta_symmetries is not None:
+        profile = dataclasses.replace(profile, localisation=dataclasses.replace(profile.localisation, tta_symmetries=int(tta_symmetries)))
     model = bundle.miun(); _say(progress, t0, f"model '{bundle.name}' loaded")
     geom = PatchGeometry.build(profile)
     det, _ = detect_sources(prepared.maps, model, profile, geom, batch_size)
@@ -390,7 +403,7 @@ def detect(counts,                      # counts map file (HEALPix FITS, WCS cub
     cat.meta.update({'MODEL': bundle.name, 'NOTES': prep.notes})
     return cat
 
-# %% ../nbs/61_detect.ipynb #2285ac5a
+# %% ../nbs/61_detect.ipynb #94e02d65
 def detect_cli(argv=None,  # argument list; None → sys.argv[1:]
               ) -> int:    # exit status: 0 done, 1 refused or failed
     "fermi-nb detect --model real573w|BUNDLE --counts FILE [--exposure FILE] --out DIR: catalogue without training."
@@ -428,3 +441,62 @@ def detect_cli(argv=None,  # argument list; None → sys.argv[1:]
         print(f"fermi-nb detect: {e}", file=sys.stderr); return 1
     _say(not args.quiet, t0, f"catalogue: {paths['fits']} ({len(det)} sources), {paths['csv'].name}, {paths['reg'].name}")
     return 0
+
+# %% ../nbs/61_detect.ipynb #18e07d4c
+def write_healpix_fits(counts_gal: np.ndarray,   # (npix,) Galactic RING counts
+                       path,                      # output .fits
+                       nest: bool = False,        # NESTED ordering
+                       frame: str = 'galactic',   # 'galactic' or 'icrs' (counts moved by healpix_counts_in_frame)
+                       edges_gev=(2.0, 5.0, 20.0),  # energy-bin edges [GeV] the counts are split over
+                       seed: int = 0,             # seed of the binomial split
+                       layout: str = 'gammapy',   # 'gammapy' (SKYMAP + SKYMAP_BANDS) or 'gtbin' (SKYMAP + EBOUNDS, COORDSYS GAL/EQU)
+                       selection: dict = None,    # gtbin layout: {'event_class': 'ULTRACLEANVETO', 'event_type': 'PSF3'} as DSS keywords
+                       nside_out: int = None,     # finer Nside: photons spread uniformly over their pixel, then binned (integer counts)
+                      ) -> Path:
+    "A Galactic RING counts map as a gammapy HEALPix FITS file in the ordering and frame asked for, split over energy bins (binomially for integer counts); NaN = no data."
+    from gammapy.maps import HpxNDMap, MapAxis
+    import astropy.units as u
+    nside = hp.npix2nside(len(counts_gal)); valid = np.isfinite(counts_gal); c = np.where(valid, counts_gal, 0.0)
+    rng = np.random.default_rng(seed)
+    if nside_out and nside_out > nside:     # photons placed uniformly within their pixel, binned at nside_out in `frame`
+        f = (nside_out // nside) ** 2; child = np.arange(hp.nside2npix(nside_out)); parent = hp.nest2ring(nside, child // f)
+        n = np.round(c).astype(np.int64)[parent].reshape(-1, f); share = np.zeros(n.shape, np.int64); left = n[:, 0].copy()
+        for k in range(f - 1):
+            share[:, k] = rng.binomial(left, 1.0 / (f - k)); left -= share[:, k]
+        share[:, -1] = left
+        vec = np.array(hp.pix2vec(nside_out, child, nest=True))
+        if frame != 'galactic': vec = hp.Rotator(coord=['G', _HEALPY_COORD[frame]])(vec)
+        target = hp.vec2pix(nside_out, *vec)
+        npix_out = hp.nside2npix(nside_out)
+        c = np.bincount(target, share.ravel().astype(float), npix_out)
+        valid = np.bincount(target, (~valid[parent]).astype(float), npix_out) == 0   # no photon from a no-data pixel
+        nside = nside_out
+    elif frame != 'galactic':
+        (c,), cov, _ = healpix_counts_in_frame(c[None], valid, nside, False, 'galactic', nside, frame)
+        valid = cov > 0.5
+    parts, rest = [], c
+    for k in range(len(edges_gev) - 2):   # integer counts stay integers; fractional ones are split in proportion
+        frac = np.log(edges_gev[k + 1] / edges_gev[k]) / np.log(edges_gev[-1] / edges_gev[k])
+        part = np.where(rest == np.round(rest), rng.binomial(np.round(rest).astype(int), frac), rest * frac); parts.append(part); rest = rest - part
+    data = np.stack(parts + [rest]); data[:, ~valid] = np.nan
+    if nest: data = data[:, hp.nest2ring(nside, np.arange(len(c)))]
+    if layout == 'gtbin':
+        from astropy.io import fits
+        sky_hdu = fits.BinTableHDU.from_columns([fits.Column(name=f'CHANNEL{k + 1}', format='D', array=d) for k, d in enumerate(data)],
+                                                name='SKYMAP')
+        for key, val in (('PIXTYPE', 'HEALPIX'), ('ORDERING', 'NESTED' if nest else 'RING'), ('NSIDE', nside), ('FIRSTPIX', 0),
+                         ('LASTPIX', len(c) - 1), ('COORDSYS', 'GAL' if frame == 'galactic' else 'EQU'), ('CREATOR', 'gtbin')):
+            sky_hdu.header[key] = val
+        e_kev = np.asarray(edges_gev, float) * 1e6
+        bands = fits.BinTableHDU.from_columns([fits.Column(name='CHANNEL', format='I', array=np.arange(1, len(e_kev))),
+                                               fits.Column(name='E_MIN', format='1E', unit='keV', array=e_kev[:-1]),
+                                               fits.Column(name='E_MAX', format='1E', unit='keV', array=e_kev[1:])], name='EBOUNDS')
+        prim = fits.PrimaryHDU()
+        for i, (what, table) in enumerate((('event_class', EVENT_CLASS_BITS), ('event_type', EVENT_TYPE_BITS))):
+            if (selection or {}).get(what):
+                prim.header[f'DSTYP{i + 1}'] = f"BIT_MASK({what.upper()},{table[selection[what]]},P8R3)"; prim.header[f'DSVAL{i + 1}'] = '1:1'
+        fits.HDUList([prim, sky_hdu, bands]).writeto(path, overwrite=True)
+        return Path(path)
+    m = HpxNDMap.create(nside=nside, nest=nest, frame=frame, axes=[MapAxis.from_energy_edges(np.array(edges_gev) * u.GeV)], dtype=float)
+    m.data[:] = data; m.write(path, overwrite=True)
+    return Path(path)
