@@ -138,3 +138,25 @@ def test_exposure_cube_reader():
     e = read_map(data_path('fermi_3fhl/fermi_3fhl_exposure_cube_hpx.fits.gz'), exposure=True)
     assert e.kind == 'healpix' and e.nside == 64 and e.frame == 'icrs' and e.data.shape == (18, 49152)
     assert e.energy_gev[0] == pytest.approx(10.0) and np.nanmedian(e.data) > 1e10
+
+def _counts_peak_model(inputs):
+    "Stand-in detector (no network): probability 1 where the patch counts exceed 3× the patch median + 8."
+    x = np.asarray(inputs[0], float); med = np.median(x, axis=(1, 2), keepdims=True)
+    return (x > 3 * med + 8).astype(np.float32)
+
+@needs_map
+def test_partial_sky_products_with_a_stand_in_detector(tmp_path, sky):
+    "Fast check of the whole detect path after the network: no-data pixels dropped, edge flag 16, catalogue files."
+    from fermi_nb.catalog import write_catalog
+    b = load_bundle('real573w'); b._miun = _counts_peak_model
+    centre = hp.ang2vec(90.0, 45.0, lonlat=True); cap = hp.query_disc(128, centre, np.radians(40.0))
+    part = np.full_like(sky, hp.UNSEEN); part[cap] = sky[cap]; np.save(tmp_path / 'cap.npy', part)
+    full = detect_table(prepare_counts(data_path(MAP), b), b, characterise=False)
+    det = detect_table(prepare_counts(tmp_path / 'cap.npy', b), b, characterise=False)
+    dist = lambda d: np.degrees(np.arccos(np.clip(hp.ang2vec(d['glon_deg'].to_numpy(), d['glat_deg'].to_numpy(), lonlat=True) @ centre, -1, 1)))
+    assert len(det) > 5 and dist(det).max() < 40.0 + hp.nside2resol(128, True) / 60
+    assert np.all(dist(det)[det['data_edge'].to_numpy()] > 40.0 - EDGE_DEG - 0.5)
+    assert _recovered(full, det, dist(full) < 40.0 - 2 * EDGE_DEG) == 1.0        # the map inside is what the full sky had
+    assert np.all(np.isfinite(det['signif_aperture'])) and det['signif_aperture'].median() > 5
+    cat = read_catalog(write_catalog(det, tmp_path / 'out', b.profile, {'data_files': {'cap.npy': 'x'}}, name='cap')['fits'])
+    assert ((cat['Flags'] & 16) > 0).sum() == det['data_edge'].sum()
