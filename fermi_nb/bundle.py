@@ -220,8 +220,10 @@ def export_model(run_dir,                   # run directory with miun/ (and char
         op = json.loads((tmp / 'operating_point.json').read_text()) if (tmp / 'operating_point.json').is_file() else {}
         op = {k: v for k, v in op.items() if not (isinstance(v, str) and v.startswith('/'))}
         domain = bundle_domain(profile, exp_rel)
+        try: out_text = out.resolve().relative_to(MODELS_DIR.parent.parent).as_posix()   # inside the package: fermi_nb/models/NAME
+        except ValueError: out_text = out.name
         commands = {'train': train_command or f"fermi-nb catalog --profile {profile.name} --out RUN",
-                    'export': f"fermi-nb export-model RUN --out {out.name}{' --archive' if archive else ''}"}
+                    'export': f"fermi-nb export-model RUN --out {out_text}{' --archive' if archive else ''}"}
         card = model_card(run_dir, profile, op, commands, domain)
         (tmp / 'model_card.json').write_text(json.dumps(card, indent=1, default=float))
         (tmp / 'MODEL_CARD.md').write_text(card_markdown(card))
@@ -282,7 +284,7 @@ def unpack_archive(path) -> Path:
     "Unpack a bundle archive (.tar.gz or .zip) into the cache (once per archive content); the bundle directory."
     path = Path(path); key = _sha256(path)[:16]; dest = bundle_cache_dir() / key
     if not dest.is_dir():
-        tmp = Path(tempfile.mkdtemp(dir=dest.parent if dest.parent.mkdir(parents=True, exist_ok=True) is None else None))
+        dest.parent.mkdir(parents=True, exist_ok=True); tmp = Path(tempfile.mkdtemp(dir=dest.parent))
         try:
             if path.name.endswith('.zip'):
                 with zipfile.ZipFile(path) as z: z.extractall(tmp)

@@ -99,9 +99,10 @@ def read_map(path,                 # .fits/.fits.gz (HEALPix or WCS, gtbin or ga
     if m.geom.is_hpx:
         nside = int(np.atleast_1d(m.geom.nside)[0]); data = np.full((m.data.shape[0] if m.data.ndim == 2 else 1, hp.nside2npix(nside)), np.nan)
         if m.geom.is_allsky: data[:] = np.asarray(m.data, float).reshape(data.shape)
-        else:
-            idx = m.geom.to_image().get_idx()[0] if hasattr(m.geom.to_image(), 'get_idx') else None
-            data[:, np.asarray(idx, int)] = np.asarray(m.data, float).reshape(data.shape[0], -1)
+        else:                                                # partial sky: gammapy's own pixel list, values in its order
+            idx = m.geom.get_idx(); vals = np.asarray(m.get_by_idx(idx), float)
+            band = np.ravel(idx[1]) if len(idx) > 1 else np.zeros(np.size(idx[0]), int)
+            data[band, np.ravel(idx[0])] = np.ravel(vals)
         data = np.where(data == hp.UNSEEN, np.nan, data)
         return InputMap(data, energy, 'healpix', frame_m, nside, bool(m.geom.nest), name=path.name, **sel)
     data = np.asarray(m.data, float)

@@ -160,3 +160,14 @@ def test_partial_sky_products_with_a_stand_in_detector(tmp_path, sky):
     assert np.all(np.isfinite(det['signif_aperture'])) and det['signif_aperture'].median() > 5
     cat = read_catalog(write_catalog(det, tmp_path / 'out', b.profile, {'data_files': {'cap.npy': 'x'}}, name='cap')['fits'])
     assert ((cat['Flags'] & 16) > 0).sum() == det['data_edge'].sum()
+
+@needs_map
+def test_partial_gammapy_healpix_map(tmp_path, bundle, sky):
+    "A gammapy partial-sky HEALPix map (explicit pixel list) is data inside its region and no-data elsewhere."
+    from gammapy.maps import HpxGeom, HpxNDMap, MapAxis
+    import astropy.units as u
+    geom = HpxGeom.create(nside=128, nest=True, region='DISK(90,45,20)', frame='galactic', axes=[MapAxis.from_energy_edges([2, 20] * u.GeV)])
+    m = HpxNDMap(geom); idx = geom.get_idx(); m.set_by_idx(idx, sky[hp.nest2ring(128, idx[0])]); m.write(tmp_path / 'part.fits')
+    pc = prepare_counts(tmp_path / 'part.fits', bundle)
+    disc = hp.query_disc(128, hp.ang2vec(90.0, 45.0, lonlat=True), np.radians(20.0))
+    assert set(np.flatnonzero(pc.covered)) == set(disc) and np.array_equal(pc.maps[0][disc], sky[disc])
