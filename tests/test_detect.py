@@ -160,6 +160,9 @@ def test_partial_sky_products_with_a_stand_in_detector(tmp_path, sky):
     assert np.all(np.isfinite(det['signif_aperture'])) and det['signif_aperture'].median() > 5
     cat = read_catalog(write_catalog(det, tmp_path / 'out', b.profile, {'data_files': {'cap.npy': 'x'}}, name='cap')['fits'])
     assert ((cat['Flags'] & 16) > 0).sum() == det['data_edge'].sum()
+    from fermi_nb.detect import detect
+    t = detect(tmp_path / 'cap.npy', b, characterise=False)                  # the Python entry point: an astropy Table
+    assert len(t) == len(det) and t.meta['MODEL'] == 'real573w' and any('partial sky' in n for n in t.meta['NOTES'])
 
 @needs_map
 def test_partial_gammapy_healpix_map(tmp_path, bundle, sky):
