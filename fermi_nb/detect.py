@@ -285,9 +285,9 @@ def edge_distance_flags(glon_deg, glat_deg,    # detection positions [deg]
 # %% ../nbs/61_detect.ipynb #6bedbb50
 def aperture_significance(counts: np.ndarray,       # (npix,) counts map, RING
                           glon_deg, glat_deg,       # positions [deg]
-                          r_on_deg: float = 0.6,    # on-region radius [deg] (≈ PSF3 95 % containment at 2 GeV plus a pixel)
-                          r_in_deg: float = 1.2,    # inner radius of the background annulus [deg]
-                          r_out_deg: float = 2.5,   # outer radius [deg]
+                          r_on_deg: float = 0.3,    # on-region radius [deg]: pixels whose centres lie this close
+                          r_in_deg: float = 0.8,    # inner radius of the background annulus [deg]
+                          r_out_deg: float = 2.0,   # outer radius [deg]
                          ) -> np.ndarray:           # Li & Ma significance (≥ 0 for excesses; negative for deficits)
     "Li & Ma significance of the aperture counts over the annulus background at each position."
     nside = hp.npix2nside(len(counts)); out = np.empty(len(np.atleast_1d(glon_deg)))
