@@ -210,8 +210,8 @@ def write_catalog(table: pd.DataFrame,   # detections (glon_deg, glat_deg + opti
     for k, v in FLAG_BITS.items(): hdr[f'FLAG_{k}'] = v[:60]  # meaning of the Flags bit value k
     hdr.add_history('Written by fermi_nb.catalog.write_catalog; provenance in HDU PROVENANCE')
     tab_hdu = fits.table_to_hdu(cat); tab_hdu.header.update(hdr)
-    for i, name in enumerate(cat.colnames, start=1):   # TCOMMn: the column's meaning, read by fv, TOPCAT and astropy
-        tab_hdu.header[f'TCOMM{i}'] = COLUMN_DESCRIPTIONS.get(name, name)[:68]
+    for i, col in enumerate(cat.colnames, start=1):   # TCOMMn: the column's meaning, read by fv, TOPCAT and astropy
+        tab_hdu.header[f'TCOMM{i}'] = COLUMN_DESCRIPTIONS.get(col, col)[:68]
     yaml_lines = profile.to_yaml().splitlines()
     prof_hdu = fits.table_to_hdu(Table({'LINE': np.array(yaml_lines or [''], dtype=str)})); prof_hdu.header['EXTNAME'] = 'PROFILE'
     rows = _flatten(prov) or [('none', '')]

@@ -146,6 +146,7 @@ def test_fits_conventions(tmp_path, profile):
     det = synthetic_detections(20, np.random.default_rng(3), profile)
     paths = write_catalog(det, tmp_path, profile, {'models': {'miun': f'{tmp_path}/run/miun/model.keras sha256:abc'},
                                                    'run_dir': '/home/someone/runs/r1'}, name='c')
+    assert [p.name for p in paths.values()] == ['c.fits', 'c.csv', 'c.reg']
     with fits.open(paths['fits']) as h:
         hdr = h['CATALOG'].header
         for i in range(1, hdr['TFIELDS'] + 1): assert hdr.get(f'TCOMM{i}'), hdr[f'TTYPE{i}']
