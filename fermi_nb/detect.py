@@ -152,6 +152,10 @@ def domain_problems(inp: InputMap,          # counts map as read
     if inp.kind == 'healpix' and inp.nside < nside_m:
         problems.append(f"pixel scale: '{inp.name}' is HEALPix Nside {inp.nside} ({hp.nside2resol(inp.nside, True) / 60:.2f}° pixels); "
                         f"model '{bundle.name}' expects Nside {nside_m} ({pix_m:.2f}°) or finer (summed down)")
+    if inp.kind == 'healpix' and inp.frame != d['frame'] and nside_m <= inp.nside < 4 * nside_m:
+        problems.append(f"pixel scale: '{inp.name}' is {inp.frame} HEALPix Nside {inp.nside}; model '{bundle.name}' needs celestial "
+                        f"maps at Nside ≥ {4 * nside_m} (or {d['frame']} at Nside {nside_m}): rotating a map at the model's pixel "
+                        "scale shares counts between neighbouring pixels and smooths away the pixel noise the detector learnt")
     if inp.kind == 'wcs':
         from astropy.wcs.utils import proj_plane_pixel_scales
         px = float(np.max(proj_plane_pixel_scales(inp.wcs)))

@@ -45,13 +45,16 @@ def test_energy_grouping():
 @pytest.mark.parametrize('layout,nest,frame', [('gammapy', False, 'galactic'), ('gammapy', True, 'icrs'),
                                                ('gtbin', True, 'galactic'), ('gtbin', False, 'icrs')])
 def test_healpix_files_give_the_model_the_map(tmp_path, bundle, sky, layout, nest, frame):
-    """Galactic RING or NESTED, split over two energy bins: exactly the original counts. Celestial: every count kept,
-    smoothed by about one pixel (counts shared twice at the same Nside)."""
+    """Galactic RING or NESTED, split over two energy bins: exactly the original counts. Celestial at the model's Nside:
+    every count kept by the regridding (smoothed by about one pixel), but refused — the detector needs Nside ≥ 512 there."""
     f = write_healpix_fits(sky, tmp_path / 'm.fits', nest, frame, layout=layout, selection={'event_class': 'ULTRACLEANVETO', 'event_type': 'PSF3'})
-    pc = prepare_counts(f, bundle)
-    assert pc.covered.all() and pc.maps[0].sum() == pytest.approx(sky.sum(), rel=1e-9)
-    if frame == 'galactic': assert np.array_equal(pc.maps[0], sky)
-    else: assert np.corrcoef(pc.maps[0], sky)[0, 1] > 0.85
+    if frame == 'galactic':
+        pc = prepare_counts(f, bundle)
+        assert pc.covered.all() and np.array_equal(pc.maps[0], sky)
+        return
+    inp = read_map(f); out, cov, _ = to_model_pixels(inp.data.sum(0, keepdims=True), inp, 128)
+    assert out.sum() == pytest.approx(sky.sum(), rel=1e-9) and np.corrcoef(out[0], sky)[0, 1] > 0.85 and (cov == 1).all()
+    with pytest.raises(DomainError, match=r'pixel scale: .* icrs HEALPix Nside 128.* Nside ≥ 512'): prepare_counts(f, bundle)
 
 @needs_map
 def test_finer_healpix_is_summed_down(tmp_path, bundle, sky):
