@@ -37,7 +37,7 @@ def main():
         ours = report_headline(rep['radius']); card = b.card['real_sky']['dl']
         keys = sorted(set(card) & set(ours))
         diff = {k: (ours[k], card[k]) for k in keys if abs(float(ours[k]) - float(card[k])) > 1e-9}
-        stages = [l for l in run.stderr.splitlines() if l.startswith('[')]
+        stages = [l.replace(tmp, 'DIR') for l in run.stderr.splitlines() if l.startswith('[')]
     result = {'command': f"fermi-nb detect --model {args.model} --counts fermi_573w/fermidata_counts.npy --out DIR",
               'cores': args.threads, 'wall_s': round(wall, 1), 'limit_s': 60, 'within_limit': wall <= 60,
               'n_det': int(len(det)), 'crossmatch_equals_model_card': not diff, 'crossmatch_differences': diff,
