@@ -31,7 +31,7 @@ setuptools.setup(
                  'License :: ' + lic[1], 'Natural Language :: ' + cfg['language'].title(),
                  'Programming Language :: Python :: 3.11'],
     url=cfg['git_url'], packages=setuptools.find_namespace_packages(include=['fermi_nb', 'fermi_nb.*']),
-    include_package_data=True, package_data={'fermi_nb': ['profiles/*.yaml', 'resources/*']},
+    include_package_data=True, package_data={'fermi_nb': ['profiles/*.yaml', 'resources/*', 'models/*.tar.gz', 'models/*/*', 'models/*/*/*']},
     install_requires=requirements, extras_require={'dev': dev_requirements},
     python_requires='>=' + cfg['min_python'], zip_safe=False,
     entry_points={'console_scripts': console_scripts, 'nbdev': [f"{cfg['lib_path']}={cfg['lib_path']}._modidx:d"]},

@@ -4,7 +4,7 @@
 
 # %% ../nbs/50_catalog.ipynb #31913f4a
 from __future__ import annotations
-import datetime, json, string, tempfile
+import datetime, json, re, string, tempfile
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -18,10 +18,11 @@ from .config import load_profile, Profile, atomic_write
 from .data import have_data, data_path, sha256_of
 
 # %% auto #0
-__all__ = ['CLASS_COLUMNS', 'FLAG_BITS', 'COLUMN_UNITS', 'COLUMN_DESCRIPTIONS', 'jname', 'unique_names', 'galactic_to_j2000',
-           'catalog_table', 'resolve_provenance', 'region_text', 'write_catalog', 'read_catalog',
-           'synthetic_detections', 'unit_vectors', 'load_4fgl', 'crossmatch', 'crossmatch_report', 'report_headline',
-           'profile_data_files', 'file_version', 'characterisation_model_dir', 'test_detection_tables']
+__all__ = ['CLASS_COLUMNS', 'P_REAL_CLASS_MIN', 'FLAG_BITS', 'COLUMN_UNITS', 'COLUMN_DESCRIPTIONS', 'jname', 'unique_names',
+           'galactic_to_j2000', 'predicted_class', 'catalog_table', 'strip_machine_paths', 'resolve_provenance',
+           'region_text', 'write_catalog', 'read_catalog', 'synthetic_detections', 'catalog_sources', 'unit_vectors',
+           'load_4fgl', 'crossmatch', 'crossmatch_report', 'report_headline', 'profile_data_files', 'file_version',
+           'characterisation_model_dir', 'test_detection_tables']
 
 # %% ../nbs/50_catalog.ipynb #5e281f6a
 _SUFFIXES = [ch for ch in string.ascii_lowercase if ch not in 'ce']
@@ -52,21 +53,29 @@ def unique_names(names) -> np.ndarray:
 
 # %% ../nbs/50_catalog.ipynb #4eded4b3
 CLASS_COLUMNS = {'BLL': 'P_BLL', 'FSRQ': 'P_FSRQ', 'PSR': 'P_PSR', 'PWN+SNR': 'P_PWN_SNR', 'FAKE': 'P_FAKE'}
+P_REAL_CLASS_MIN = 0.5   # Pred_Class is FAKE exactly when P_Real is below this
 FLAG_BITS = {1: 'Galactic plane (|b| < lat_split_deg)', 2: 'p_real below flag_p_real_min',
-             4: 'near patch edge (< flag_edge_px finest pixels)', 8: 'characterisation incomplete (flux, p_real or r95 missing)'}
+             4: 'near patch edge (< flag_edge_px finest pixels)', 8: 'characterisation incomplete (flux, p_real or r95 missing)',
+             16: 'near the edge of the data (partial-sky input, fermi-nb detect)'}
 COLUMN_UNITS = {'RAJ2000': u.deg, 'DEJ2000': u.deg, 'GLON': u.deg, 'GLAT': u.deg, 'Conf_68_Radius': u.deg,
                 'Conf_95_Radius': u.deg, 'Flux1000': u.ph / u.cm**2 / u.s, 'Unc_Flux1000': u.ph / u.cm**2 / u.s,
-                **{c: u.dimensionless_unscaled for c in ['P_Real', *CLASS_COLUMNS.values(), 'Detection_Score', 'Flags']}}
-COLUMN_DESCRIPTIONS = {
-    'Source_Name': 'PREFIX Jhhmm.m+ddmm, truncated J2000',
+                **{c: u.dimensionless_unscaled for c in ['P_Real', *CLASS_COLUMNS.values(), 'Detection_Score', 'Signif_Aperture', 'Flags']}}
+COLUMN_DESCRIPTIONS = {   # FITS TCOMMn of each column (≤ 68 characters)
+    'Source_Name': 'PREFIX Jhhmm.m+ddmm from truncated J2000 coordinates (4FGL rule)',
     'RAJ2000': 'Right ascension J2000 (FK5)', 'DEJ2000': 'Declination J2000 (FK5)',
     'GLON': 'Galactic longitude', 'GLAT': 'Galactic latitude',
-    'Conf_68_Radius': '68% position-uncertainty radius', 'Conf_95_Radius': '95% position-uncertainty radius',
-    'Flux1000': 'Photon flux 1-1000 GeV', 'Unc_Flux1000': '1-sigma uncertainty of Flux1000',
-    'P_Real': 'Probability of a real source', 'P_BLL': 'Probability of class BLL', 'P_FSRQ': 'Probability of class FSRQ',
-    'P_PSR': 'Probability of class PSR', 'P_PWN_SNR': 'Probability of class PWN+SNR', 'P_FAKE': 'Probability of a fake detection',
-    'Class': 'Most probable class', 'Detection_Score': 'Detector score',
-    'Flags': 'Bit flags, meanings in keywords FLAG_n'}
+    'Conf_68_Radius': 'Circular 68% position-error radius (not a 4FGL ellipse)',
+    'Conf_95_Radius': 'Circular 95% position-error radius (not a 4FGL ellipse)',
+    'Flux1000': 'Photon flux 1-1000 GeV (4FGL Flux1000: 1-100 GeV)',
+    'Unc_Flux1000': '1-sigma uncertainty of Flux1000 (1-1000 GeV)',
+    'P_Real': 'Probability that the detection is a real source',
+    'P_BLL': 'Probability: real source of class BLL', 'P_FSRQ': 'Probability: real source of class FSRQ',
+    'P_PSR': 'Probability: real source of class PSR', 'P_PWN_SNR': 'Probability: real source of class PWN or SNR',
+    'P_FAKE': 'Probability of a fake detection (1 - P_Real)',
+    'Pred_Class': 'Predicted class; FAKE iff P_Real<0.5 (not a 4FGL association)',
+    'Detection_Score': 'Detector score: disk-kernel sum of the probability map',
+    'Signif_Aperture': 'Li-Ma significance of aperture counts over local annulus',
+    'Flags': 'Bit flags, meanings in header keywords FLAG_n'}
 
 def _col(df: pd.DataFrame, *names) -> np.ndarray:
     "First existing column among `names` as float, else NaN."
@@ -79,9 +88,24 @@ def galactic_to_j2000(glon_deg, glat_deg) -> tuple[np.ndarray, np.ndarray]:
     c = SkyCoord(l=np.asarray(glon_deg, float) * u.deg, b=np.asarray(glat_deg, float) * u.deg, frame='galactic').fk5
     return c.ra.deg, c.dec.deg
 
+def predicted_class(p_real: np.ndarray,       # (n,) P_Real (NaN: not characterised)
+                    probs: dict,              # {class name: (n,) probability} including FAKE
+                    decision=None,            # (n,) the characterisation's class decision (cls_pred), or None
+                   ) -> np.ndarray:           # (n,) class names; '' without P_Real
+    "FAKE when P_Real < P_REAL_CLASS_MIN; otherwise the characterisation's real-class decision, else the most probable real class."
+    real = [c for c in probs if c != 'FAKE']
+    P = np.column_stack([probs[c] for c in real])
+    best = np.array(real)[np.argmax(np.where(np.isfinite(P), P, -np.inf), axis=1)]
+    if decision is not None:
+        dec = np.asarray(decision, dtype=object)
+        best = np.where(np.isin(dec, real), dec, best)
+    anyp = np.isfinite(P).any(1)
+    out = np.where(p_real < P_REAL_CLASS_MIN, 'FAKE', np.where(anyp, best, ''))
+    return np.where(np.isfinite(p_real), out, '').astype(str)
+
 def catalog_table(table: pd.DataFrame,  # detections: glon_deg, glat_deg [deg] and optional columns (see above)
                   profile: Profile,     # profile (prefix, flag thresholds, patch size)
-                 ) -> Table:            # 4FGL-style table with units, sorted by RA like 4FGL
+                 ) -> Table:            # 4FGL-style table with units and descriptions, sorted by RA like 4FGL
     "Build the catalogue columns from a detection table (missing optional columns → NaN)."
     if not isinstance(table, pd.DataFrame): raise TypeError(f"catalog_table: table must be a pandas DataFrame, got {type(table).__name__}")
     for c in ('glon_deg', 'glat_deg'):
@@ -101,13 +125,10 @@ def catalog_table(table: pd.DataFrame,  # detections: glon_deg, glat_deg [deg] a
     t['P_Real'] = _col(table, 'p_real')
     probs = {}
     for cls, name in CLASS_COLUMNS.items():
-        probs[name] = t[name] = _col(table, f'p_{cls}', f"p_{cls.replace('+', '_')}")
-    P = np.column_stack(list(probs.values()))
-    anyp = np.isfinite(P).any(1)
-    best = np.argmax(np.where(np.isfinite(P), P, -np.inf), axis=1)
-    cls_names = np.array([c for c in CLASS_COLUMNS])
-    t['Class'] = np.where(anyp, cls_names[best], '')
+        probs[cls] = t[name] = _col(table, f'p_{cls}', f"p_{cls.replace('+', '_')}")
+    t['Pred_Class'] = predicted_class(np.asarray(t['P_Real']), probs, table['cls_pred'].to_numpy() if 'cls_pred' in table else None)
     t['Detection_Score'] = _col(table, 'score')
+    t['Signif_Aperture'] = _col(table, 'signif_aperture')
     flags = np.zeros(len(table), np.int32)
     flags |= np.where(np.abs(glat) < rd.lat_split_deg, 1, 0).astype(np.int32)
     flags |= np.where(t['P_Real'] < rd.flag_p_real_min, 2, 0).astype(np.int32)
@@ -117,6 +138,7 @@ def catalog_table(table: pd.DataFrame,  # detections: glon_deg, glat_deg [deg] a
         flags |= np.where(edge < rd.flag_edge_px, 4, 0).astype(np.int32)
     incomplete = ~np.isfinite(t['Flux1000']) | ~np.isfinite(t['P_Real']) | ~np.isfinite(t['Conf_95_Radius'])
     flags |= np.where(incomplete, 8, 0).astype(np.int32)
+    if 'data_edge' in table.columns: flags |= np.where(table['data_edge'].to_numpy(bool), 16, 0).astype(np.int32)
     t['Flags'] = flags
     for c, un in COLUMN_UNITS.items(): t[c].unit = un
     for c, d in COLUMN_DESCRIPTIONS.items(): t[c].description = d
@@ -132,6 +154,14 @@ def _flatten(d: dict, prefix: str = '') -> list[tuple[str, str]]:
         else: rows.append((key, '' if v is None else str(v)))
     return rows
 
+_ABS_PATH = re.compile(r"(?<![\w:])(?:/[^/\s'\"]+)+/([^/\s'\"]+)")
+
+def strip_machine_paths(value):
+    "Strings (in dicts/lists) with every absolute path replaced by its last component: no machine paths in products."
+    if isinstance(value, dict): return {k: strip_machine_paths(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)): return [strip_machine_paths(v) for v in value]
+    return _ABS_PATH.sub(r'\1', value) if isinstance(value, str) else value
+
 def resolve_provenance(provenance: dict) -> dict:
     "Copy of `provenance` with the sha256 of every `data_files` entry filled in (manifest key or path)."
     if provenance is None: provenance = {}
@@ -144,12 +174,12 @@ def resolve_provenance(provenance: dict) -> dict:
         if have_data(key): files[key] = sha256_of(data_path(key, download=False))
         elif Path(key).is_file(): files[key] = sha256_of(key)
         else: raise FileNotFoundError(f"provenance: data file '{key}' is neither a local manifest entry nor an existing path; give its sha256")
-    if files: out['data_files'] = files
-    return out
+    if files: out['data_files'] = {strip_machine_paths(k): v for k, v in files.items()}
+    return strip_machine_paths(out)
 
 def region_text(cat: Table, default_radius_deg: float) -> str:
     "DS9 region file: a Galactic circle of radius Conf_95_Radius (or `default_radius_deg`) named after each source."
-    lines = ['# Region file format: DS9 version 4.1', '# fermi_nb catalogue; circles: Conf_95_Radius, else the association radius',
+    lines = ['# Region file format: DS9 version 4.1', '# fermi_nb catalogue, circles of radius Conf_95_Radius (else the association radius)',
              'global color=green width=1 font="helvetica 9 normal"', 'galactic']
     for row in cat:
         r = float(row['Conf_95_Radius']); r = r if np.isfinite(r) and r > 0 else default_radius_deg
@@ -180,6 +210,8 @@ def write_catalog(table: pd.DataFrame,   # detections (glon_deg, glat_deg + opti
     for k, v in FLAG_BITS.items(): hdr[f'FLAG_{k}'] = v[:60]  # meaning of the Flags bit value k
     hdr.add_history('Written by fermi_nb.catalog.write_catalog; provenance in HDU PROVENANCE')
     tab_hdu = fits.table_to_hdu(cat); tab_hdu.header.update(hdr)
+    for i, col in enumerate(cat.colnames, start=1):   # TCOMMn: the column's meaning, read by fv, TOPCAT and astropy
+        tab_hdu.header[f'TCOMM{i}'] = COLUMN_DESCRIPTIONS.get(col, col)[:68]
     yaml_lines = profile.to_yaml().splitlines()
     prof_hdu = fits.table_to_hdu(Table({'LINE': np.array(yaml_lines or [''], dtype=str)})); prof_hdu.header['EXTNAME'] = 'PROFILE'
     rows = _flatten(prov) or [('none', '')]
@@ -199,7 +231,7 @@ def read_catalog(path,  # .fits or .csv written by write_catalog
     if not path.is_file(): raise FileNotFoundError(f"read_catalog: no catalogue file '{path}'")
     if path.suffix.lower() == '.csv':
         t = Table.from_pandas(pd.read_csv(path, keep_default_na=False, na_values=['', 'nan', 'NaN']))
-        t['Class'] = np.asarray(t['Class']).astype(str)
+        t['Pred_Class'] = np.asarray(t['Pred_Class']).astype(str)
         t['Source_Name'] = np.asarray(t['Source_Name']).astype(str)
         for c, un in COLUMN_UNITS.items():
             if c in t.colnames: t[c].unit = un
@@ -230,6 +262,26 @@ def synthetic_detections(n: int, rng: np.random.Generator, profile: Profile=None
     if profile is not None:
         df['x_px'] = rng.uniform(0, profile.finest_npix - 1, n); df['y_px'] = rng.uniform(0, profile.finest_npix - 1, n)
     return df
+
+# %% ../nbs/50_catalog.ipynb #gp0ex001
+def catalog_sources(cat,                   # read_catalog output, a catalogue Table, or a path to a .fits/.csv catalogue
+                    index: float = 2.2,    # photon index assumed for the spectral models (not measured here)
+                    min_p_real: float = 0.0,  # keep only sources with P_Real ≥ this (NaN P_Real kept)
+                   ) -> tuple:             # (SkyCoord of all kept rows, gammapy Models of those with a flux)
+    "Positions and gammapy models (point source + power law normalised to Flux1000 over 1–1000 GeV) of a catalogue."
+    from gammapy.modeling.models import Models, SkyModel, PointSpatialModel, PowerLaw2SpectralModel
+    t = read_catalog(cat) if isinstance(cat, (str, Path)) else cat
+    p = np.asarray(t['P_Real'], float)
+    t = t[~(p < min_p_real)]
+    pos = SkyCoord(l=np.asarray(t['GLON'], float) * u.deg, b=np.asarray(t['GLAT'], float) * u.deg, frame='galactic')
+    models = []
+    for row in t:
+        flux = float(row['Flux1000'])
+        if not np.isfinite(flux) or flux <= 0: continue
+        spatial = PointSpatialModel(lon_0=float(row['GLON']) * u.deg, lat_0=float(row['GLAT']) * u.deg, frame='galactic')
+        spectral = PowerLaw2SpectralModel(amplitude=flux * u.Unit('cm-2 s-1'), index=index, emin=1 * u.GeV, emax=1000 * u.GeV)
+        models.append(SkyModel(spectral_model=spectral, spatial_model=spatial, name=str(row['Source_Name']).replace(' ', '_')))
+    return pos, Models(models)
 
 # %% ../nbs/50_catalog.ipynb #340cdd59
 def _lonlat(df: pd.DataFrame, what: str) -> tuple[np.ndarray, np.ndarray]:

@@ -52,6 +52,8 @@ SUBCOMMANDS = {  # name: (module, function, one-line help)
     'train': ('fermi_nb.miun', 'train_cli', 'train the MIUN detector'),
     'run': ('fermi_nb.runner', 'run_cli', 'run the pipeline notebooks with papermill'),
     'catalog': ('fermi_nb.realsky', 'catalog_cli', 'build the real-sky catalogue'),
+    'detect': ('fermi_nb.detect', 'detect_cli', 'catalogue of a counts map with a trained model bundle (no training)'),
+    'export-model': ('fermi_nb.bundle', 'export_model_cli', 'pack a trained run into a model bundle'),
     'docs': ('fermi_nb.docs', 'docs_cli', 'render the documentation site'),
 }
 

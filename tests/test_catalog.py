@@ -48,11 +48,11 @@ def test_class_flags_and_missing_columns(profile):
                         'p_BLL': [0.1, 0.7], 'p_PWN+SNR': [0.8, 0.1], 'x_px': [0.5, 15.0], 'y_px': [15.0, 15.0]})
     t = catalog_table(det, profile)
     t = t[np.argsort(t['GLON'])]
-    assert list(t['Class']) == ['PWN+SNR', 'BLL'] and np.isnan(t['P_PSR']).all()
+    assert list(t['Pred_Class']) == ['PWN+SNR', 'FAKE'] and np.isnan(t['P_PSR']).all()   # P_Real 0.2 < 0.5 → FAKE
     # row 0: |b|<10 (1) + edge (4) + no flux/r95 (8); row 1: low p_real (2) + incomplete (8)
     assert list(t['Flags']) == [1 + 4 + 8, 2 + 8]
     t2 = catalog_table(pd.DataFrame({'glon_deg': [1.0], 'glat_deg': [50.0]}), profile)
-    assert t2['Class'][0] == '' and np.isnan(t2['Flux1000'][0]) and t2['Flags'][0] == 8
+    assert t2['Pred_Class'][0] == '' and np.isnan(t2['Flux1000'][0]) and t2['Flags'][0] == 8
 
 def test_bad_input_names_the_problem(profile, tmp_path):
     with pytest.raises(ValueError, match='glat_deg'): catalog_table(pd.DataFrame({'glon_deg': [1.0]}), profile)
@@ -128,3 +128,50 @@ def test_report_on_4fgl_itself(fgl):
     assert (rep['completeness']['completeness'] == 1).all() and (rep['detections']['matched_fraction'] == 1).all()
     assert rep['completeness']['n_4fgl'].tolist() == [512, 1677, 660, 1400]
     assert rep['unmatched'].empty
+
+def test_pred_class_agrees_with_p_real(profile):
+    "A row with P_Real 0.785 whose probability is split over four real classes is a real source, not FAKE."
+    det = pd.DataFrame({'glon_deg': [10.0, 20.0, 30.0], 'glat_deg': [40.0, 41.0, 42.0], 'p_real': [0.785, 0.3, 0.6],
+                        'p_BLL': [0.2, 0.1, 0.3], 'p_FSRQ': [0.19, 0.1, 0.1], 'p_PSR': [0.2, 0.05, 0.1], 'p_PWN+SNR': [0.195, 0.05, 0.1],
+                        'p_FAKE': [0.215, 0.7, 0.4], 'cls_pred': ['PSR', 'FAKE', 'FAKE']})
+    t = catalog_table(det, profile); t = t[np.argsort(t['GLON'])]
+    assert list(t['Pred_Class']) == ['PSR', 'FAKE', 'BLL']      # decision kept when real; FAKE iff P_Real < 0.5
+    assert 'Class' not in t.colnames and 'CLASS1' not in t.colnames   # no column claims 4FGL's association meaning
+
+def test_fits_conventions(tmp_path, profile):
+    "TCOMM on every column, what Flux1000 integrates, text strings, no machine paths, DS9 readable without warnings."
+    import warnings
+    from astropy.io import fits
+    from astropy.table import Table
+    det = synthetic_detections(20, np.random.default_rng(3), profile)
+    paths = write_catalog(det, tmp_path, profile, {'models': {'miun': f'{tmp_path}/run/miun/model.keras sha256:abc'},
+                                                   'run_dir': '/home/someone/runs/r1'}, name='c')
+    assert [p.name for p in paths.values()] == ['c.fits', 'c.csv', 'c.reg']
+    with fits.open(paths['fits']) as h:
+        hdr = h['CATALOG'].header
+        for i in range(1, hdr['TFIELDS'] + 1): assert hdr.get(f'TCOMM{i}'), hdr[f'TTYPE{i}']
+        names = [hdr[f'TTYPE{i}'] for i in range(1, hdr['TFIELDS'] + 1)]
+        assert '1-1000 GeV' in hdr[f"TCOMM{names.index('Flux1000') + 1}"]
+        assert not any(n in names for n in ('Conf_95_SemiMajor', 'CLASS1', 'ASSOC1'))
+        text = repr(hdr) + ' '.join(map(str, h['PROVENANCE'].data['VALUE']))
+    assert str(tmp_path) not in text and '/home/someone' not in text and 'model.keras sha256:abc' in text
+    # FITS stores ASCII; read_catalog (and astropy's Table.read with character_as_bytes=False) give text, never b'...'
+    for t in (read_catalog(paths['fits']), Table.read(paths['fits'], hdu='CATALOG', character_as_bytes=False)):
+        assert t['Source_Name'].dtype.kind == 'U' and t['Pred_Class'].dtype.kind == 'U'
+    assert "b'" not in paths['csv'].read_text()
+    import regions
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        reg = regions.Regions.read(paths['reg'], format='ds9')
+    assert len(reg) == len(det) and reg[0].meta['text'].startswith('1FNB J')
+
+def test_gammapy_loader(tmp_path, profile):
+    from fermi_nb.catalog import catalog_sources
+    det = synthetic_detections(10, np.random.default_rng(4), profile)
+    paths = write_catalog(det, tmp_path, profile, {}, name='g')
+    pos, models = catalog_sources(paths['fits'])
+    cat = read_catalog(paths['fits'])
+    assert len(pos) == len(models) == 10 and pos.frame.name == 'galactic'
+    m = models[0]; row = cat[cat['Source_Name'] == m.name.replace('_', ' ')][0]
+    assert m.spectral_model.integral(1 * u.GeV, 1000 * u.GeV).to_value('cm-2 s-1') == pytest.approx(row['Flux1000'], rel=1e-6)
+    assert m.spatial_model.position.galactic.separation(SkyCoord(row['GLON'] * u.deg, row['GLAT'] * u.deg, frame='galactic')).deg < 1e-6
