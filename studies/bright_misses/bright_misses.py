@@ -114,7 +114,7 @@ def main(run, label=None):
 
 
 def plot_examples(rows, counts, bkg, fgl, dl, ts_map, path, half_deg=2.0, reso_arcmin=4.0):
-    "Counts around the brightest miss of each cause, with 4FGL-DR2 (circles; red: the miss), DL (+) and TS-map (x) detections."
+    "√counts around the brightest miss of each cause, with 4FGL-DR2 (circles; red: the miss), DL (+) and TS-map (x) detections."
     import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt
     ex = rows.groupby('cause', sort=False).head(1).head(6)
     fig, axes = plt.subplots(2, 3, figsize=(12, 8)); nside = hp.npix2nside(len(counts))
@@ -122,7 +122,7 @@ def plot_examples(rows, counts, bkg, fgl, dl, ts_map, path, half_deg=2.0, reso_a
     for ax, (_, r) in zip(axes.flat, ex.iterrows()):
         proj = hp.projector.GnomonicProj(rot=(r.glon_deg, r.glat_deg), xsize=npx, ysize=npx, reso=reso_arcmin)
         img = proj.projmap(counts, lambda x, y, z: hp.vec2pix(nside, x, y, z))
-        ax.imshow(img, origin='lower', cmap='magma', extent=(-half_deg, half_deg, -half_deg, half_deg))
+        ax.imshow(np.sqrt(np.clip(img, 0, None)), origin='lower', cmap='magma', extent=(-half_deg, half_deg, -half_deg, half_deg))
         def put(df, **kw):
             if df is None or len(df) == 0: return
             x, y = proj.ang2xy(df['glon_deg'].to_numpy(), df['glat_deg'].to_numpy(), lonlat=True)

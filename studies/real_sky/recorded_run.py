@@ -8,7 +8,7 @@ writes results/recorded_run/:
   purity_scans.csv  the scans behind it (thinned to at most MAX_SCAN_ROWS rows per catalogue and band)
   sky_map.csv       matched DL detections, new candidates, and 4FGL-DR2 sources above the lower flux cut that the DL misses
 
-Usage: FERMI_NB_DATA=... python studies/real_sky/recorded_run.py RUN_DIR ["COMMAND THAT MADE THE RUN"]
+Usage: FERMI_NB_DATA=... python studies/real_sky/recorded_run.py RUN_DIR ["COMMAND THAT MADE THE RUN"] [OUT_DIR]
 """
 import json, subprocess, sys
 from pathlib import Path
@@ -34,7 +34,18 @@ def thin(scan: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def main(run, command=None):
+def rounded(df: pd.DataFrame, digits: int = 5) -> pd.DataFrame:
+    "Fractions, scores and angles to `digits` decimals; fluxes (Flux1000, flux_min) to `digits` significant digits."
+    out = df.copy()
+    for c in out.columns:
+        if out[c].dtype.kind != 'f': continue
+        out[c] = (out[c].map(lambda v: float(f'{v:.{digits}g}') if np.isfinite(v) else v) if c in ('Flux1000', 'flux_min')
+                  else out[c].round(digits))
+    return out
+
+
+def main(run, command=None, out=None):
+    out = Path(out) if out else OUT
     run = Path(run); p = run_localisation_profile(run_profile(run / 'profile.yaml'), run); rd = p.real_data
     fgl = load_4fgl(profile=p)
     dl = pd.read_csv(run / 'real_sky' / 'detections.csv')
@@ -67,16 +78,16 @@ def main(run, command=None):
                                              'score': 'sqrt(TS)'}} if ts_map is not None else {}),
                               'classical': {'n_det': len(classical), 'score': 'sqrt(TS) of the 0.6° aperture'}},
                'goals_met': rs.get('goals_met'), 'goals_total': rs.get('goals_total')}
-    OUT.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(OUT / 'summary.json', json.dumps(summary, indent=1, default=float))
-    write_csv_atomic(table.round(5).rename_axis('catalogue').reset_index(), OUT / 'crossmatch.csv')
-    write_csv_atomic(ep.round(5), OUT / 'equal_purity.csv')
-    write_csv_atomic(pd.concat([thin(s).assign(catalogue=n) for n, s in scans.items()], ignore_index=True).round(5), OUT / 'purity_scans.csv')
-    write_csv_atomic(sky.round(5), OUT / 'sky_map.csv')
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / 'summary.json', json.dumps(summary, indent=1, default=float))
+    write_csv_atomic(rounded(table).rename_axis('catalogue').reset_index(), out / 'crossmatch.csv')
+    write_csv_atomic(rounded(ep), out / 'equal_purity.csv')
+    write_csv_atomic(rounded(pd.concat([thin(s).assign(catalogue=n) for n, s in scans.items()], ignore_index=True)), out / 'purity_scans.csv')
+    write_csv_atomic(rounded(sky), out / 'sky_map.csv')
     print(json.dumps(summary, indent=1, default=float))
     print(table.round(3).to_string())
     print(equal_purity_wide(ep, (0.9, 0.95, 0.98), errors=True).T.to_string())
 
 
 if __name__ == '__main__':
-    main(*sys.argv[1:3])
+    main(*sys.argv[1:4])
