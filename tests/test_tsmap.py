@@ -106,7 +106,7 @@ def test_recorded_real_sky_results_are_consistent():
     rec = json.loads((RECORDED / 'summary.json').read_text())
     table = pd.read_csv(RECORDED / 'crossmatch.csv', index_col='catalogue')
     ep = pd.read_csv(RECORDED / 'equal_purity.csv'); sky = pd.read_csv(RECORDED / 'sky_map.csv')
-    assert {'DL', 'TS map', 'classical'} <= set(rec['catalogues']) and set(ep.catalogue) == set(rec['catalogues'])
+    assert {'DL', 'classical'} <= set(rec['catalogues']) and set(ep.catalogue) == set(rec['catalogues'])
     for name, c in rec['catalogues'].items():
         assert table.loc[f'{name} (radius)', ['highb_n_det', 'lowb_n_det']].sum() == c['n_det']
     assert (sky.kind != '4FGL-DR2 missed').sum() == rec['catalogues']['DL']['n_det']
