@@ -16,8 +16,9 @@ from .localisation import candidates_to_sky, stitch, edge_distance_px, find_cand
 from .evaluation import evaluate, match_catalogs
 
 # %% auto #0
-__all__ = ['patch_inputs', 'to_finest', 'energy_axes', 'patch_wcs', 'psf_map', 'effective_psf_tables', 'patch_dataset',
-           'ts_peaks', 'run_baseline', 'in_region', 'compare_methods', 'score_scan', 'completeness_at_purity']
+__all__ = ['MATCHED_FRACTION_LEVELS', 'patch_inputs', 'to_finest', 'energy_axes', 'patch_wcs', 'psf_map', 'effective_psf_tables',
+           'patch_dataset', 'ts_peaks', 'run_baseline', 'in_region', 'compare_methods', 'score_scan',
+           'completeness_at_purity', 'purity_scan', 'completeness_at_matched_fraction']
 
 # %% ../nbs/32_baseline.ipynb #eeaae7a1
 def patch_inputs(sky,           # Sky (05_sky): counts(k), diffuse_counts[k], exposure[k]
@@ -233,3 +234,75 @@ def completeness_at_purity(scan: pd.DataFrame,  # score_scan output
     if ok.empty: return float('nan'), float('nan')
     best = ok.loc[ok.completeness.idxmax()]
     return float(best.completeness), float(best.min_score)
+
+# %% ../nbs/32_baseline.ipynb #ep000002
+MATCHED_FRACTION_LEVELS = (0.90, 0.95, 0.98)   # matched fractions (purities) at which catalogues are compared
+
+def _score_matches(det: pd.DataFrame, ref: pd.DataFrame, radius_deg: float, score_col: str):
+    "Each detection's score and whether a reference lies within radius; each reference's best detection score within radius."
+    from scipy.spatial import cKDTree
+    from fermi_nb.catalog import unit_vectors, _lonlat
+    if score_col not in det.columns: raise ValueError(f"purity_scan: detections lack the score column '{score_col}', have {list(det.columns)}")
+    score = np.nan_to_num(det[score_col].to_numpy(float), nan=-np.inf)
+    det_matched, ref_best = np.zeros(len(det), bool), np.full(len(ref), -np.inf)
+    if len(det) and len(ref):
+        chord = 2.0 * np.sin(np.radians(radius_deg) / 2.0)
+        pairs = cKDTree(unit_vectors(*_lonlat(det, 'purity_scan det'))).sparse_distance_matrix(
+            cKDTree(unit_vectors(*_lonlat(ref, 'purity_scan ref'))), chord, output_type='ndarray')
+        i, j = pairs['i'], pairs['j']
+        det_matched[i] = True
+        np.maximum.at(ref_best, j, score[i])
+    return score, det_matched, ref_best
+
+def purity_scan(det: pd.DataFrame,            # detections: glon_deg, glat_deg and `score_col`
+                ref: pd.DataFrame,            # reference sources: glon_deg/glat_deg (or GLON/GLAT) and Flux1000 [ph cm⁻² s⁻¹]
+                radius_deg: float,            # association radius [deg] (any counterpart within it, in each direction)
+                score_col: str = 'score',     # column ranking the detections (higher = more confident; NaN = never kept)
+                lat_split_deg: float = 10.0,  # |b| separating the two bands [deg]
+                flux_thresholds_ph_cm2_s=(1e-9, 3e-10),  # Flux1000 cuts of the completeness [ph cm⁻² s⁻¹]
+               ) -> pd.DataFrame:             # band, min_score, n_det, n_matched, matched_fraction, then n_ref_F / n_found_F / completeness_F per flux cut F
+    "Matched fraction and completeness per |b| band of a catalogue cut at every one of its scores, highest first."
+    from fermi_nb.catalog import _lonlat
+    score, det_matched, ref_best = _score_matches(det, ref, radius_deg, score_col)
+    b_det = np.abs(_lonlat(det, 'purity_scan det')[1]); b_ref = np.abs(_lonlat(ref, 'purity_scan ref')[1])
+    flux = ref['Flux1000'].to_numpy(float)
+    out = []
+    for band, sd, sr in ((f'|b|>{lat_split_deg:g}', b_det > lat_split_deg, b_ref > lat_split_deg),
+                         (f'|b|<{lat_split_deg:g}', b_det <= lat_split_deg, b_ref <= lat_split_deg)):
+        order = np.argsort(-score[sd], kind='stable')
+        s, m = score[sd][order], det_matched[sd][order]
+        keep = np.isfinite(s)
+        s, m = s[keep], m[keep]
+        last = np.r_[s[1:] != s[:-1], True] if len(s) else np.zeros(0, bool)   # the last detection of each distinct score
+        n_det = np.arange(1, len(s) + 1)[last]; n_m = np.cumsum(m)[last]; thr = s[last]
+        tab = pd.DataFrame({'band': band, 'min_score': thr, 'n_det': n_det, 'n_matched': n_m,
+                            'matched_fraction': n_m / np.maximum(n_det, 1)})
+        for f in flux_thresholds_ph_cm2_s:
+            best = np.sort(ref_best[sr & (flux > f)])
+            n_found = len(best) - np.searchsorted(best, thr, side='left')
+            tab[f'n_ref_{f:.0e}'] = len(best); tab[f'n_found_{f:.0e}'] = n_found
+            tab[f'completeness_{f:.0e}'] = n_found / len(best) if len(best) else np.nan
+        out.append(tab)
+    return pd.concat(out, ignore_index=True)
+
+def completeness_at_matched_fraction(scan: pd.DataFrame,   # purity_scan output
+                                     levels=MATCHED_FRACTION_LEVELS,  # required matched fractions
+                                    ) -> pd.DataFrame:     # band, flux_min, level, completeness, completeness_err (binomial), n_ref, n_found, min_score, n_det, matched_fraction
+    "Highest completeness per band and flux cut at which the matched fraction of the cut catalogue stays ≥ each level."
+    rows = []
+    fluxes = [c.removeprefix('completeness_') for c in scan.columns if c.startswith('completeness_')]
+    for band, tab in scan.groupby('band', sort=False):
+        for level in levels:
+            ok = tab[tab.matched_fraction >= level - 1e-12]
+            for f in fluxes:
+                if ok.empty:
+                    rows.append(dict(band=band, flux_min=float(f), level=level, completeness=np.nan, completeness_err=np.nan,
+                                     n_ref=int(tab[f'n_ref_{f}'].iloc[0]) if len(tab) else 0, n_found=0, min_score=np.nan, n_det=0, matched_fraction=np.nan))
+                    continue
+                r = ok.iloc[-1]   # the lowest cut keeping the level: completeness only grows as the cut is lowered
+                c, n = float(r[f'completeness_{f}']), int(r[f'n_ref_{f}'])
+                rows.append(dict(band=band, flux_min=float(f), level=level, completeness=c,
+                                 completeness_err=float(np.sqrt(c * (1 - c) / n)) if n else np.nan, n_ref=n,
+                                 n_found=int(r[f'n_found_{f}']), min_score=float(r.min_score), n_det=int(r.n_det),
+                                 matched_fraction=float(r.matched_fraction)))
+    return pd.DataFrame(rows)

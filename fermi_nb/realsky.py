@@ -12,16 +12,19 @@ import healpy as hp
 from .config import load_profile, Profile, ProfileError
 from .data import have_data, data_path
 from .patching import PatchGeometry
+from .baseline import purity_scan, completeness_at_matched_fraction, MATCHED_FRACTION_LEVELS
 from .localisation import localise, run_localisation_profile
 from .catalog import (write_catalog, read_catalog, load_4fgl, crossmatch, crossmatch_report, report_headline, file_version,
                               _lonlat,
                               characterisation_model_dir, profile_data_files)
 
 # %% auto #0
-__all__ = ['GOALS_DL', 'CLASSICAL_ISSUE', 'HEADLINE_COLUMNS', 'real_counts_maps', 'detect_sources', 'characterise_counts',
-           'crossmatch_reports', 'headline_table', 'goal_check', 'plot_headlines', 'load_classical', 'build_real_sky',
+__all__ = ['GOALS_DL', 'CLASSICAL_ISSUE', 'HEADLINE_COLUMNS', 'EQUAL_PURITY_HEADLINE_LEVELS', 'CATALOGUE_PREFIXES',
+           'real_counts_maps', 'detect_sources', 'characterise_counts', 'crossmatch_reports', 'headline_table',
+           'goal_check', 'plot_headlines', 'score_column', 'equal_purity_table', 'equal_purity_wide',
+           'equal_purity_metrics', 'plot_equal_purity', 'load_classical', 'load_ts_map', 'build_real_sky',
            'flux_vs_reference', 'localisation_ceiling', 'expected_ts_4fgl', 'limit_table', 'simulated_test_counts',
-           'real_sky_summary', 'catalog_cli']
+           'plot_sky_points', 'real_sky_summary', 'catalog_cli']
 
 # %% ../nbs/52_real_sky.ipynb #33ca68d1
 def real_counts_maps(profile: Profile,  # profile with real_data.counts_map (one energy bin, e.g. real573w)
@@ -136,6 +139,76 @@ def plot_headlines(table: pd.DataFrame,    # headline_table output
     fig.tight_layout()
     return fig
 
+# %% ../nbs/52_real_sky.ipynb #ep520001
+EQUAL_PURITY_HEADLINE_LEVELS = (0.95, 0.98)   # matched fractions of the headline table (every level of MATCHED_FRACTION_LEVELS is recorded)
+CATALOGUE_PREFIXES = {'DL': 'dl', 'TS map': 'ts_map', 'classical': 'classical'}   # metric-key prefix of each compared catalogue
+
+def score_column(det: pd.DataFrame,  # detections of one catalogue
+                ) -> str:            # the column it is ranked by
+    "`p_real` where the detections are characterised, else `score` (the detector's probability, or √TS of a likelihood or aperture search)."
+    return 'p_real' if 'p_real' in det.columns and det['p_real'].notna().any() else 'score'
+
+def equal_purity_table(catalogues: dict,        # {name: detections}, each ranked by its score_column
+                       ref: pd.DataFrame,       # reference with Flux1000 (load_4fgl, or the true sources of a simulated sky)
+                       profile: Profile,        # real_data: association radius, |b| split, flux cuts
+                       levels=MATCHED_FRACTION_LEVELS,  # matched fractions at which completeness is read
+                      ) -> tuple[pd.DataFrame, dict]:   # (catalogue, score, band, flux_min, level, completeness, completeness_err, n_ref, n_found, min_score, n_det, matched_fraction; {name: purity_scan})
+    "Completeness of each catalogue at equal matched fraction, per |b| band and flux cut, with binomial errors."
+    rd = profile.real_data
+    rows, scans = [], {}
+    for name, det in catalogues.items():
+        col = score_column(det)
+        scans[name] = purity_scan(det, ref, rd.crossmatch_radius_deg, col, rd.lat_split_deg, rd.completeness_flux_ph_cm2_s)
+        rows.append(completeness_at_matched_fraction(scans[name], levels).assign(catalogue=name, score=col))
+    tab = pd.concat(rows, ignore_index=True)
+    return tab[['catalogue', 'score'] + [c for c in tab.columns if c not in ('catalogue', 'score')]], scans
+
+def equal_purity_wide(table: pd.DataFrame,   # equal_purity_table output
+                      levels=EQUAL_PURITY_HEADLINE_LEVELS,  # matched fractions shown
+                      errors: bool = False,  # True → 'c ± err' text instead of numbers
+                     ) -> pd.DataFrame:      # one row per catalogue, one column per band, flux cut and level
+    "The equal-purity headline: completeness of each catalogue per band, flux cut and matched fraction."
+    t = table[np.isin(table['level'], levels)].copy()
+    t['column'] = [f"{b} F>{f:.0e} P{l:g}" for b, f, l in zip(t['band'], t['flux_min'], t['level'])]
+    t['value'] = ([f"{c:.3f} ± {e:.3f}" if np.isfinite(c) else 'not reached' for c, e in zip(t.completeness, t.completeness_err)]
+                  if errors else t['completeness'])
+    return (t.pivot(index='catalogue', columns='column', values='value')
+             .reindex(index=list(dict.fromkeys(t['catalogue'])), columns=list(dict.fromkeys(t['column']))))
+
+def equal_purity_metrics(table: pd.DataFrame,  # equal_purity_table output
+                         prefixes: dict = None, # {catalogue: key prefix}; None → CATALOGUE_PREFIXES
+                        ) -> dict:             # {'ep_dl_highb_1e-09_p0.95': completeness, '..._err': its error, ...}
+    "Flat run metrics of an equal-purity table."
+    prefixes = prefixes or CATALOGUE_PREFIXES
+    out = {}
+    for r in table.itertuples():
+        key = f"ep_{prefixes.get(r.catalogue, r.catalogue)}_{'highb' if '>' in r.band else 'lowb'}_{r.flux_min:.0e}_p{r.level:g}"
+        out[key], out[key + '_err'] = float(r.completeness), float(r.completeness_err)
+    return out
+
+def plot_equal_purity(scans: dict,           # {catalogue: purity_scan}
+                      flux_cuts,             # Flux1000 cuts, one row of panels each [ph cm⁻² s⁻¹]
+                      levels=EQUAL_PURITY_HEADLINE_LEVELS,  # matched fractions marked
+                      title: str = '',       # figure title
+                     ):
+    "Completeness against matched fraction of each catalogue cut at decreasing score: a panel per |b| band and flux cut."
+    import matplotlib.pyplot as plt
+    bands = list(dict.fromkeys(pd.concat([s['band'] for s in scans.values()])))
+    fig, axes = plt.subplots(len(flux_cuts), len(bands), figsize=(5 * len(bands), 3.2 * len(flux_cuts)), squeeze=False, sharex=True)
+    for i, f in enumerate(flux_cuts):
+        for j, band in enumerate(bands):
+            ax = axes[i, j]
+            for name, sc in scans.items():
+                s = sc[sc['band'] == band]
+                ax.plot(s['matched_fraction'], s[f'completeness_{f:.0e}'], '-', lw=1.3, label=name)
+            for l in levels: ax.axvline(l, c='gray', ls=':', lw=0.8)
+            ax.set_xlim(min(levels) - 0.15, 1.0); ax.grid(alpha=0.3)
+            ax.set_title(f'{band}, Flux1000 > {f:.0e}', fontsize=9)
+            if i == len(flux_cuts) - 1: ax.set_xlabel('matched fraction of the cut catalogue')
+            if j == 0: ax.set_ylabel('completeness')
+    axes[0, 0].legend(fontsize=8); fig.suptitle(title, fontsize=10); fig.tight_layout()
+    return fig
+
 # %% ../nbs/52_real_sky.ipynb #cf184df5
 def load_classical(run_dir,              # run directory
                    profile: Profile,     # profile (real_data of the classical search)
@@ -149,11 +222,18 @@ def load_classical(run_dir,              # run directory
     mask = np.load(data_path(rd.source_mask)).astype(bool) if rd.source_mask else None
     return classical_catalog(counts, exposure, classical_templates(profile), mask, profile), 'computed (no 51_classical output)'
 
+def load_ts_map(run_dir,   # run directory
+               ) -> tuple:   # (TS-map detections or None, the ts_map stage metrics or {})
+    "The likelihood TS-map detections of the run (51b_ts_map) and that stage's metrics; (None, {}) if it did not run."
+    path, metrics = Path(run_dir) / 'ts_map' / 'ts_map_detections.csv', Path(run_dir) / 'metrics' / 'ts_map.json'
+    if not path.is_file(): return None, {}
+    return pd.read_csv(path), (json.loads(metrics.read_text()) if metrics.is_file() else {})
+
 def build_real_sky(run_dir,                # run directory with miun/ (and optionally characterisation/, classical/)
                    profile: Profile,       # the run's profile (real_data names the counts map and 4FGL-DR2)
                    batch_size: int = 64,   # patches per inference batch
-                  ) -> dict:               # det, prob, paths, reports, classical, table, metrics
-    "The real-sky stage: detect, characterise, write the catalogue, cross-match DL and classical with 4FGL-DR2."
+                  ) -> dict:               # det, prob, paths, reports, classical, ts_map, table, equal_purity, scans, metrics
+    "The real-sky stage: detect, characterise, write the catalogue, cross-match DL, TS map and classical with 4FGL-DR2."
     from fermi_nb.miun import load_miun
     from fermi_nb.runner import stage_dir
     from fermi_nb.localisation import write_csv_atomic, save_prob_maps
@@ -164,7 +244,9 @@ def build_real_sky(run_dir,                # run directory with miun/ (and optio
     model = load_miun(model_path, profile)
     profile = run_localisation_profile(profile, run_dir)   # the run's operating point (30_localisation; the profile itself under threshold_rule 'fixed')
     counts = real_counts_maps(profile)
+    t_cpu = time.process_time()
     det, prob = detect_sources(counts, model, profile, PatchGeometry.build(profile), batch_size)
+    dl_cpu_s = time.process_time() - t_cpu   # CPU seconds of all threads: cut, predict (with its test-time augmentation), localise
     if len(det) == 0: raise RuntimeError(f"run '{run_dir}': the MIUN found no source on the real map '{rd.counts_map}'")
     save_prob_maps(out / 'prob.npz', prob, np.arange(len(prob)), profile.localisation.prob_threshold)
     char_dir = characterisation_model_dir(run_dir)
@@ -177,11 +259,16 @@ def build_real_sky(run_dir,                # run directory with miun/ (and optio
     write_csv_atomic(det, out / 'detections.csv')
     fgl = load_4fgl(profile=profile)
     classical, classical_src = load_classical(run_dir, profile)
-    reports = {'DL': crossmatch_reports(det, fgl, profile, title=f'DL catalogue ({profile.name}) vs 4FGL-DR2 within {rd.crossmatch_radius_deg}°'),
-               'classical': crossmatch_reports(classical, fgl, profile, plot=False)}
+    ts_map, ts_map_metrics = load_ts_map(run_dir)
+    catalogues = {'DL': det, **({'TS map': ts_map} if ts_map is not None else {}), 'classical': classical}
+    reports = {m: crossmatch_reports(d, fgl, profile, plot=m == 'DL',
+                                     title=f'DL catalogue ({profile.name}) vs 4FGL-DR2 within {rd.crossmatch_radius_deg}°')
+               for m, d in catalogues.items()}
     table = headline_table({f'{m} ({r})': reports[m][r] for m in reports for r in ('radius', 'error')},
                            {'goal DL (issue)': GOALS_DL, 'classical (issue)': CLASSICAL_ISSUE})
     write_csv_atomic(table.rename_axis('catalogue').reset_index(), out / 'crossmatch.csv')
+    equal_purity, scans = equal_purity_table(catalogues, fgl, profile)
+    write_csv_atomic(equal_purity, out / 'equal_purity.csv')
     unmatched = reports['DL']['radius']['unmatched']
     write_csv_atomic(unmatched, out / 'unmatched_brightest.csv')
     goals = goal_check(report_headline(reports['DL']['radius']))
@@ -190,9 +277,12 @@ def build_real_sky(run_dir,                # run directory with miun/ (and optio
                **report_headline(reports['DL']['radius'], 'dl'), **report_headline(reports['DL']['error'], 'dl_error_rule'),
                **report_headline(reports['classical']['radius'], 'classical'),
                **report_headline(reports['classical']['error'], 'classical_error_rule'),
+               **(report_headline(reports['TS map']['radius'], 'ts_map') if ts_map is not None else {}),
+               'n_ts_map': None if ts_map is None else len(ts_map), 'ts_map_cpu_s': ts_map_metrics.get('cpu_s'),
+               'dl_cpu_s': round(dl_cpu_s, 1), **equal_purity_metrics(equal_purity),
                'goals_met': int(goals['met'].sum()), 'goals_total': len(goals), 'seconds': round(time.time() - t0, 1)}
-    return dict(det=det, prob=prob, paths=paths, reports=reports, classical=classical, table=table, goals=goals,
-                unmatched=unmatched, metrics=metrics, fgl=fgl)
+    return dict(det=det, prob=prob, paths=paths, reports=reports, classical=classical, ts_map=ts_map, table=table, goals=goals,
+                equal_purity=equal_purity, scans=scans, unmatched=unmatched, metrics=metrics, fgl=fgl)
 
 # %% ../nbs/52_real_sky.ipynb #f1a00002
 def flux_vs_reference(det: pd.DataFrame,        # detections with flux_log10_s1 (and optional flux_log10_s1_err) [log10 ph cm⁻² s⁻¹]
@@ -295,6 +385,23 @@ def simulated_test_counts(run_dir,           # run directory with simulate/test/
     return sim, truth, [np.random.default_rng(seed).poisson(sim.counts(k)).astype(float) for k in range(profile.n_bins)]
 
 
+# %% ../nbs/52_real_sky.ipynb #rec52001
+def plot_sky_points(points: pd.DataFrame,  # glon_deg, glat_deg, kind ('matched', 'new candidate', '4FGL-DR2 missed')
+                    title: str = '',       # figure title
+                   ):
+    "Mollweide map (Galactic, l = 0 at the centre, increasing to the left) of matched detections, new candidates and missed reference sources."
+    import matplotlib.pyplot as plt
+    style = {'4FGL-DR2 missed': dict(s=6, c='tab:red', marker='x', lw=0.6), 'matched': dict(s=5, c='tab:blue'),
+             'new candidate': dict(s=12, facecolors='none', edgecolors='tab:green')}
+    fig = plt.figure(figsize=(10, 5.2)); ax = fig.add_subplot(111, projection='mollweide')
+    for kind, kw in style.items():
+        s = points[points['kind'] == kind]
+        x = -np.radians(((s['glon_deg'].to_numpy(float) + 180) % 360) - 180)
+        ax.scatter(x, np.radians(s['glat_deg'].to_numpy(float)), label=f'{kind} ({len(s)})', **kw)
+    ax.set_xticks(np.radians([-150, -90, -30, 30, 90, 150])); ax.set_xticklabels(['150°', '90°', '30°', '330°', '270°', '210°'])
+    ax.grid(alpha=0.3); ax.legend(loc='lower center', bbox_to_anchor=(0.5, -0.25), ncol=3, fontsize=8); ax.set_title(title)
+    return fig
+
 # %% ../nbs/52_real_sky.ipynb #693c7d31
 def real_sky_summary(run_dir) -> str:
     "The real-sky catalogue of a finished run and its cross-match numbers, DL vs classical vs goals (text)."
@@ -309,6 +416,19 @@ def real_sky_summary(run_dir) -> str:
     lines.append(f"{'detections |b|>10 / <10':26s}{m.get('dl_highb_n_det', 0):>4d}/{m.get('dl_lowb_n_det', 0):<4d}"
                  f"{m.get('classical_highb_n_det', 0):>6d}/{m.get('classical_lowb_n_det', 0):<4d}")
     lines.append(f"goals met: {m['goals_met']} of {m['goals_total']}")
+    names = [n for n, pre in CATALOGUE_PREFIXES.items() if any(k.startswith(f'ep_{pre}_') for k in m)]
+    if names:
+        lines.append('completeness at equal matched fraction P (each catalogue cut by its own score):')
+        lines.append(f"{'':26s}" + ''.join(f'{n:>16s}' for n in names))
+        for side, band in (('highb', '|b|>10'), ('lowb', '|b|<10')):
+            for f in sorted({k.split('_')[3] for k in m if k.startswith('ep_dl_') and not k.endswith('_err')}, key=float, reverse=True):
+                for level in EQUAL_PURITY_HEADLINE_LEVELS:
+                    key = lambda pre: f'ep_{pre}_{side}_{f}_p{level:g}'
+                    vals = [(m.get(key(CATALOGUE_PREFIXES[n]), float('nan')), m.get(key(CATALOGUE_PREFIXES[n]) + '_err', float('nan'))) for n in names]
+                    lines.append(f"{band + ' F>' + f + ' P' + format(level, 'g'):26s}" + ''.join(f'{v:9.3f} ± {e:.3f}' for v, e in vals))
+        cpu = {n: m.get(f'{CATALOGUE_PREFIXES[n]}_cpu_s') for n in ('DL', 'TS map')}
+        if all(v is not None for v in cpu.values()):
+            lines.append(f"CPU seconds on the map: DL {cpu['DL']:.0f}, TS map {cpu['TS map']:.0f} ({cpu['TS map'] / max(cpu['DL'], 1e-9):.0f}×)")
     return '\n'.join(lines)
 
 def catalog_cli(argv=None,  # argument list; None → sys.argv[1:]

@@ -45,6 +45,7 @@ STAGES = [
     Stage('characterisation', '41_characterise.ipynb'),
     Stage('catalog', '50_catalog.ipynb'),
     Stage('classical', '51_classical.ipynb', needs_real_data=True),
+    Stage('ts_map', '51b_ts_map.ipynb', needs_real_data=True),
     Stage('real_sky', '52_real_sky.ipynb', needs_real_data=True),
 ]
 

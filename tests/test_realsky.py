@@ -87,6 +87,23 @@ def test_catalog_cli_and_summary(tmp_path, capsys):
     (tmp_path / 'metrics' / 'real_sky.json').write_text(json.dumps(m))
     s = real_sky_summary(tmp_path)
     assert 'c.fits' in s and 'goals met: 2 of 6' in s and '0.860' in s and '783' in s
+    assert 'equal matched fraction' not in s                       # a run without the comparison: no such block
+    m.update({'ep_dl_lowb_3e-10_p0.95': 0.349, 'ep_dl_lowb_3e-10_p0.95_err': 0.02, 'ep_ts_map_lowb_3e-10_p0.95': 0.269,
+              'ep_ts_map_lowb_3e-10_p0.95_err': 0.018, 'ep_classical_lowb_3e-10_p0.95': 0.2, 'dl_cpu_s': 13.0, 'ts_map_cpu_s': 336.0})
+    (tmp_path / 'metrics' / 'real_sky.json').write_text(json.dumps(m))
+    s = real_sky_summary(tmp_path)
+    line = next(l for l in s.splitlines() if l.startswith('|b|<10 F>3e-10 P0.95'))
+    assert line.split()[3:] == ['0.349', '±', '0.020', '0.269', '±', '0.018', '0.200', '±', 'nan']
+    assert 'DL 13, TS map 336 (26×)' in s
+
+def test_load_ts_map(tmp_path):
+    from fermi_nb.realsky import load_ts_map
+    assert load_ts_map(tmp_path) == (None, {})
+    (tmp_path / 'ts_map').mkdir(); (tmp_path / 'metrics').mkdir()
+    pd.DataFrame({'glon_deg': [1.0], 'glat_deg': [2.0], 'score': [4.0]}).to_csv(tmp_path / 'ts_map' / 'ts_map_detections.csv', index=False)
+    (tmp_path / 'metrics' / 'ts_map.json').write_text(json.dumps({'cpu_s': 336.0}))
+    det, m = load_ts_map(tmp_path)
+    assert len(det) == 1 and det.score[0] == 4.0 and m['cpu_s'] == 336.0
 
 @needs_real
 def test_real_map_through_the_detection_chain(tmp_path):

@@ -6,7 +6,7 @@ with 4FGL-DR2 at the profile's radius (0.5°). The maps are stored as float16 (e
 so other thresholds are resolved to float16 precision — far finer than the grid. Positions are the localisation's
 (not refined by the characterisation), as in the run's ceiling and limit rows.
 
-Usage: FERMI_NB_DATA=... python bench/real573w_threshold_sweep.py RUN_DIR [OUT_JSON]
+Usage: FERMI_NB_DATA=... python studies/real_sky/threshold_sweep.py RUN_DIR [OUT_JSON]
 """
 import json, sys, time
 from pathlib import Path

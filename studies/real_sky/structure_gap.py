@@ -6,7 +6,7 @@ diffuse model with `diffuse.structure_smooth_deg` off) and with the data-driven 
 and the run's MIUN detects on both. Cross-matched with the true sources at the profile's radius and |b| split
 (the headline columns of 52_real_sky), the 'matched' columns say how often the detector calls a diffuse lump a source.
 
-Usage: FERMI_NB_DATA=... python bench/real573w_structure_gap.py RUN [SIGMA_DEG=0.5] [OUT_JSON]
+Usage: FERMI_NB_DATA=... python studies/real_sky/structure_gap.py RUN [SIGMA_DEG=0.5] [OUT_JSON]
 """
 import json, sys, time
 from pathlib import Path

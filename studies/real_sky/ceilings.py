@@ -5,7 +5,7 @@ fraction above each report flux threshold reaching TS 25 / 16 / 9 (no localisati
 exactly those sources with the training targets and runs the profile's localisation and stitching, cross-matched with
 the whole 4FGL-DR2 at the profile's radius (what a perfect 5σ / 4σ / 3σ network would report).
 
-Usage: FERMI_NB_DATA=... python bench/real573w_ceilings.py [PROFILE] [OUT_JSON]
+Usage: FERMI_NB_DATA=... python studies/real_sky/ceilings.py [PROFILE] [OUT_JSON]
 """
 import json, sys
 from pathlib import Path

@@ -14,7 +14,7 @@ every `localisation.prob_threshold` of the profile's `localisation.threshold_gri
   the real map;
 * on the real map, the cross-match with 4FGL-DR2 (reported, not used for the choice).
 
-Usage: FERMI_NB_DATA=... python bench/real573w_operating_point.py RUN_DIR [OUT_JSON]
+Usage: FERMI_NB_DATA=... python studies/real_sky/operating_point.py RUN_DIR [OUT_JSON]
 """
 import json, sys, time
 from pathlib import Path

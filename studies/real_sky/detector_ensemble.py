@@ -7,13 +7,13 @@ reflections each) narrows that, with the operating-point rule of `real573w_opera
 of the first run, which none of the runs trained on). Rows: each run's detector alone and the average, per
 threshold, on the simulated sky and on the real map (reported, not used for the choice).
 
-Usage: FERMI_NB_DATA=... python bench/real573w_detector_ensemble.py OUT_JSON RUN_DIR RUN_DIR [RUN_DIR ...]
+Usage: FERMI_NB_DATA=... python studies/real_sky/detector_ensemble.py OUT_JSON RUN_DIR RUN_DIR [RUN_DIR ...]
 """
 import json, sys, time
 from pathlib import Path
 import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from real573w_operating_point import THRESHOLDS, MIN_SIM_PURITY, threshold_row, lowest_passing   # noqa: E402
+from operating_point import THRESHOLDS, MIN_SIM_PURITY, threshold_row, lowest_passing   # noqa: E402
 from fermi_nb.config import load_profile, atomic_write_text   # noqa: E402
 from fermi_nb.patching import PatchGeometry   # noqa: E402
 from fermi_nb.catalog import load_4fgl   # noqa: E402

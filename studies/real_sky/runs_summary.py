@@ -1,10 +1,10 @@
-"""Collect the headline numbers of several real573w runs (issue 8) into bench/results/real573w_runs.json.
+"""Collect the headline numbers of several real573w runs (issue 8) into studies/real_sky/results/real573w_runs.json.
 
 Each run is the package's own `fermi-nb catalog --profile real573w --out RUN -p ...`; this script only reads the run
 directories (metrics/real_sky.json, metrics/evaluation.json, profile.yaml) and records them with a label and the
 command that made them:
 
-  .venv/bin/python bench/real573w_runs_summary.py LABEL=RUN_DIR=COMMAND [LABEL=RUN_DIR=COMMAND ...]
+  .venv/bin/python studies/real_sky/runs_summary.py LABEL=RUN_DIR=COMMAND [LABEL=RUN_DIR=COMMAND ...]
 """
 import json, sys
 from pathlib import Path
@@ -14,7 +14,7 @@ import yaml
 from fermi_nb.config import atomic_write_text
 from fermi_nb.realsky import GOALS_DL
 
-RESULTS = Path(__file__).resolve().parents[1] / 'bench' / 'results'
+RESULTS = Path(__file__).resolve().parent / 'results'
 
 
 def run_record(run_dir: Path, command: str) -> dict:

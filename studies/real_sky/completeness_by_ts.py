@@ -6,7 +6,7 @@ and the true sources of the run's first simulated test sky, detected (a) through
 pixel, then cut: what the real map goes through) with the run's MIUN and (b) through the run's own localisation
 stage (its `patches.noise` path). Equal columns at equal TS mean the detector sees real and simulated sources alike.
 
-Usage: FERMI_NB_DATA=... python bench/real573w_completeness_by_ts.py RUN_DIR [OUT_JSON]
+Usage: FERMI_NB_DATA=... python studies/real_sky/completeness_by_ts.py RUN_DIR [OUT_JSON]
 """
 import json, sys
 from pathlib import Path
