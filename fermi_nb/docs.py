@@ -44,6 +44,8 @@ def notebook_sections(stems) -> dict[str, list[str]]:   # {section: [notebook st
 
 # %% ../nbs/92_docs.ipynb #7db29c85
 DIRECTIVE = re.compile(r'^\s*#\s*\|.*\n?', re.M)
+
+def _say(line: str): print(line, flush=True)   # progress lines appear as they happen, also in a log file
 WIDGET_MIME = 'application/vnd.jupyter.widget-view+json'
 
 def notebook_title(nb) -> str:
@@ -84,11 +86,14 @@ def recorded_results_note(missing: str,       # what is not available, e.g. 'the
                           shown: str,         # what is shown instead, e.g. 'bench/results/background_systematics_*.csv'
                          ):
     "Tell the reader (and the docs build) that this notebook shows recorded results because real data are missing."
-    from IPython.display import Markdown, display
-    display(Markdown(f"**Recorded results.** {missing[:1].upper() + missing[1:]} is not available on this machine "
-                     f"(set `FERMI_NB_DATA`, see `fermi-nb data`), so the cells below show the recorded results "
-                     f"of the committed real run ({shown}) instead of computing them."),
-            metadata={RECORDED_KEY: True})
+    from IPython.display import display
+    text = (f"{missing[:1].upper() + missing[1:]} is not available on this machine (set `FERMI_NB_DATA`, see "
+            f"`fermi-nb data`), so the cells below show the recorded results of the committed real run ({shown}) "
+            f"instead of computing them.")
+    as_html = re.sub(r'`([^`]+)`', r'<code>\1</code>', text)
+    display({'text/markdown': f"**Recorded results.** {text}",
+             'text/html': f'<div class="admonition note"><p class="admonition-title">Recorded results</p><p>{as_html}</p></div>'},
+            raw=True, metadata={RECORDED_KEY: True})
 
 def shows_recorded_results(nb) -> bool:
     "Whether an executed notebook took the recorded-results path."
@@ -240,12 +245,12 @@ def execute_all(paths,                  # notebooks to execute
                 jobs: int = 2,          # notebooks executed at once
                 cache: bool = True,     # use and fill _docs_cache
                 tmp_dir=None,           # TMPDIR of the kernels (removed by the caller)
-                log=print,              # progress lines
+                log=_say,              # progress lines
                ) -> dict[str, Executed]:
     "Execute notebooks in parallel (cached ones are read back); one progress line per notebook."
     paths = [Path(p) for p in paths]
     timings_path = CACHE_DIR / 'timings.json'
-    timings = json.loads(timings_path.read_text()) if cache and timings_path.exists() else {}
+    timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
     results, todo = {}, []
     for p in paths:
         key = cache_key(p); hit = CACHE_DIR / f'{p.stem}-{key}.ipynb'
@@ -255,8 +260,11 @@ def execute_all(paths,                  # notebooks to execute
         else: todo.append((p, key))
     env = {'TF_CPP_MIN_LOG_LEVEL': '3', 'TQDM_DISABLE': '1', 'PYTHONWARNINGS': 'ignore', 'MPLBACKEND': 'module://matplotlib_inline.backend_inline',
            'PYTHONPATH': os.pathsep.join([str(PROJECT_DIR)] + [x for x in os.environ.get('PYTHONPATH', '').split(os.pathsep) if x])}
+    threads = str(max(1, (os.cpu_count() or 1) // max(1, jobs)))   # kernels side by side share the cores, not oversubscribe them
+    env.update(TF_NUM_INTRAOP_THREADS=threads, TF_NUM_INTEROP_THREADS='1', OMP_NUM_THREADS=threads)
     if tmp_dir is not None: env.update(TMPDIR=str(tmp_dir), TEMP=str(tmp_dir), TMP=str(tmp_dir))
-    todo.sort(key=lambda t: -timings.get(t[0].stem, 0))
+    known = all(p.stem in timings for p, _ in todo)   # longest first: last build's durations, else the file size as a proxy
+    todo.sort(key=lambda t: -(timings[t[0].stem] if known else t[0].stat().st_size))
     if todo: log(f"docs: executing {len(todo)} notebook(s), {jobs} at a time ({len(results)} from the cache)")
     n_done = len(results)
     with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
@@ -272,7 +280,7 @@ def execute_all(paths,                  # notebooks to execute
                 CACHE_DIR.mkdir(exist_ok=True)
                 for old in CACHE_DIR.glob(f'{r.stem}-*.ipynb'): old.unlink()
                 atomic_write_text(CACHE_DIR / f'{r.stem}-{key}.ipynb', nbformat.writes(r.nb))
-    if cache and todo: CACHE_DIR.mkdir(exist_ok=True); atomic_write_text(timings_path, json.dumps(timings, indent=1, sort_keys=True))
+    if todo: CACHE_DIR.mkdir(exist_ok=True); atomic_write_text(timings_path, json.dumps(timings, indent=1, sort_keys=True))
     return results
 
 # %% ../nbs/92_docs.ipynb #3e61e646
@@ -321,9 +329,10 @@ def stage_source(src_dir,               # empty folder to fill (a temporary dire
         pages.append(s)
     return pages
 
-def render_site(src_dir, html_dir, doctree_dir, log=print) -> int:
-    "Run Sphinx (HTML builder) on a staged source; returns its exit status; prints its warnings."
-    proc = subprocess.run([sys.executable, '-m', 'sphinx', '-b', 'html', '-q', '-d', str(doctree_dir), str(src_dir), str(html_dir)],
+def render_site(src_dir, html_dir, doctree_dir, log=_say, strict: bool = False) -> int:
+    "Run Sphinx (HTML builder) on a staged source; returns its exit status; prints its warnings (errors when `strict`)."
+    proc = subprocess.run([sys.executable, '-m', 'sphinx', '-b', 'html', '-q', '-d', str(doctree_dir)] + (['-W', '--keep-going'] if strict else [])
+                          + [str(src_dir), str(html_dir)],
                           capture_output=True, text=True, cwd=str(src_dir))
     warnings = [l for l in proc.stderr.splitlines() if l.strip()]
     for l in warnings[:40]: log(f"docs: sphinx: {l.replace(str(src_dir) + os.sep, '')}")
@@ -354,7 +363,8 @@ def build_site(out_dir,                 # directory of the site (replaced only w
                cache: bool = True,      # reuse executed notebooks from _docs_cache when nothing they depend on changed
                allow_errors: bool = False, # render failing notebooks up to their error instead of failing the build
                modules: dict | None = None, # {module: notebook stem} of the API pages; None → every exported module
-               log=print,               # progress lines
+               strict: bool = False,    # a Sphinx warning (broken link, unknown directive, ...) fails the build
+               log=_say,               # progress lines
               ) -> SiteReport:
     "Build the documentation site with Sphinx + myst-nb; raises DocsError naming the failing notebooks."
     t0 = time.time()
@@ -379,7 +389,7 @@ def build_site(out_dir,                 # directory of the site (replaced only w
         nbs = {s: nbs[s] for s in sorted(nbs, key=lambda s: (s != 'index', s))}
         report.pages = stage_source(work / 'src', nbs, modules)
         log(f"docs: rendering {len(report.pages)} pages with Sphinx")
-        if render_site(work / 'src', work / 'html', work / 'doctrees', log) != 0:
+        if render_site(work / 'src', work / 'html', work / 'doctrees', log, strict) != 0:
             raise DocsError("sphinx failed (its messages are above); the site was not written")
         for junk in ('.buildinfo', '.doctrees'): 
             p = work / 'html' / junk
@@ -395,7 +405,7 @@ def build_site(out_dir,                 # directory of the site (replaced only w
 
 # %% ../nbs/92_docs.ipynb #3f634b79
 def docs_cli(argv=None):
-    "fermi-nb docs [--out DIR] [--run RUN_DIR] [--jobs N] [--no-cache] [--no-execute] [--allow-errors] [--quarto] [--write-readme]"
+    "fermi-nb docs [--out DIR] [--run RUN_DIR] [--jobs N] [--no-cache] [--no-execute] [--allow-errors] [--strict] [--quarto] [--write-readme]"
     ap = argparse.ArgumentParser(prog='fermi-nb docs', description='Build the documentation site (Sphinx + myst-nb): '
                                  'executes every notebook on the quick path and renders it with the API reference.')
     ap.add_argument('--out', default=str(PROJECT_DIR / '_site'), help='site directory (default: _site)')
@@ -404,6 +414,7 @@ def docs_cli(argv=None):
     ap.add_argument('--no-cache', action='store_true', help='execute every notebook again (ignore and do not fill _docs_cache)')
     ap.add_argument('--no-execute', action='store_true', help='render notebooks without executing them (no figures)')
     ap.add_argument('--allow-errors', action='store_true', help='render failing notebooks up to their error and still write the site')
+    ap.add_argument('--strict', action='store_true', help='fail on any Sphinx warning')
     ap.add_argument('--quarto', action='store_true', help='run nbdev_docs (needs Quarto) instead of Sphinx')
     ap.add_argument('--write-readme', action='store_true', help='also regenerate README.md from nbs/index.ipynb')
     args = ap.parse_args(argv)
@@ -413,7 +424,7 @@ def docs_cli(argv=None):
         return subprocess.call(['nbdev_docs'], cwd=PROJECT_DIR)
     try:
         rep = build_site(args.out, executed_dir=Path(args.run) / 'notebooks' if args.run else None, execute=not args.no_execute,
-                         jobs=args.jobs, cache=not args.no_cache, allow_errors=args.allow_errors)
+                         jobs=args.jobs, cache=not args.no_cache, allow_errors=args.allow_errors, strict=args.strict)
     except (DocsError, FileNotFoundError) as e:
         print(f"fermi-nb docs: {e}", file=sys.stderr); return 1
     n_run = sum(not r.cached for r in rep.executed.values())

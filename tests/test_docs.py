@@ -37,7 +37,7 @@ def small_site(tmp_path_factory):
     out = tmp_path_factory.mktemp('site') / 'site'
     lines = []
     rep = build_site(out, notebooks=[NBS / 'index.ipynb', NBS / '00_config.ipynb', NBS / '02_instrument.ipynb'],
-                     cache=False, modules={'config': '00_config', 'instrument': '02_instrument'}, log=lines.append)
+                     cache=False, modules={'config': '00_config', 'instrument': '02_instrument'}, strict=True, log=lines.append)
     return out, rep, lines, before
 
 def test_small_site_pages(small_site):

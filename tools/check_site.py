@@ -12,7 +12,7 @@ the page with its scripts run (`--dump-dom` after a virtual-time budget) and the
   left in the text outside code;
 - images: the pages meant to show figures have some, and every <img> points at an existing, non-empty file;
 - offline: no script, stylesheet or image is loaded from the network.
-A screenshot of each page is saved (window 1400×1000). Exit status 1 when a check fails, 2 when Chromium is missing.
+A screenshot of each page is saved (window 1400 px wide; 1000 px high for the index, 2400 for the others). Exit status 1 when a check fails, 2 when Chromium is missing.
 """
 import argparse, re, shutil, subprocess, sys, tempfile
 from pathlib import Path
@@ -93,7 +93,7 @@ def main(argv=None) -> int:
         if not page.exists(): print(f"FAIL {name}: {page} does not exist"); failed += 1; continue
         problems = check_page(rendered_dom(exe, page), page, site, imgs, math, pn)
         shot = Path(args.shots) / f"{name}.png"
-        screenshot(exe, page, shot)
+        screenshot(exe, page, shot, (1400, 1000 if name == 'index' else 2400))
         print(f"{'FAIL' if problems else 'ok  '} {name}: {rel}" + (''.join(f"\n     - {p}" for p in problems) if problems else f" (screenshot {shot})"))
         failed += bool(problems)
     return 1 if failed else 0
