@@ -267,7 +267,8 @@ def execute_all(paths,                  # notebooks to execute
     todo.sort(key=lambda t: -(timings[t[0].stem] if known else t[0].stat().st_size))
     if todo: log(f"docs: executing {len(todo)} notebook(s), {jobs} at a time ({len(results)} from the cache)")
     n_done = len(results)
-    with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
+    pool = ProcessPoolExecutor(max_workers=max(1, jobs))
+    try:
         futures = {pool.submit(_execute_job, (p, env)): (p, key) for p, key in todo}
         for fut in as_completed(futures):
             p, key = futures[fut]
@@ -280,6 +281,10 @@ def execute_all(paths,                  # notebooks to execute
                 CACHE_DIR.mkdir(exist_ok=True)
                 for old in CACHE_DIR.glob(f'{r.stem}-*.ipynb'): old.unlink()
                 atomic_write_text(CACHE_DIR / f'{r.stem}-{key}.ipynb', nbformat.writes(r.nb))
+    except BaseException:   # interrupted: stop the workers now (their kernels exit with them) instead of waiting
+        for proc in list(getattr(pool, '_processes', {}).values()): proc.kill()
+        pool.shutdown(wait=False, cancel_futures=True); raise
+    pool.shutdown()
     if todo: CACHE_DIR.mkdir(exist_ok=True); atomic_write_text(timings_path, json.dumps(timings, indent=1, sort_keys=True))
     return results
 
@@ -418,6 +423,8 @@ def docs_cli(argv=None):
     ap.add_argument('--quarto', action='store_true', help='run nbdev_docs (needs Quarto) instead of Sphinx')
     ap.add_argument('--write-readme', action='store_true', help='also regenerate README.md from nbs/index.ipynb')
     args = ap.parse_args(argv)
+    import signal
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))   # a killed build still removes its temporary folder
     if args.write_readme: write_readme(); print('README.md regenerated from nbs/index.ipynb')
     if args.quarto:
         if not shutil.which('quarto'): print('fermi-nb docs: --quarto needs Quarto on the PATH', file=sys.stderr); return 1
