@@ -199,6 +199,7 @@ class Executed:
     error: str | None = None   # one line naming the failing cell and the exception, None when it ran through
     cached: bool = False       # taken from _docs_cache
     recorded: bool = False     # took the recorded-results path (recorded_results_note)
+    cpu_s: float = 0.0         # CPU time of the kernel (user + system) [s]: the cost of the notebook whatever the load
 
 def _tree_hash(h, root: Path, patterns=('**/*',), skip=()):
     for pat in patterns:
@@ -227,19 +228,21 @@ def execute_notebook(nb_path,               # notebook to execute (its folder is
     from nbclient import NotebookClient
     nb_path = Path(nb_path)
     nb = nbformat.read(str(nb_path), as_version=4)
-    t0 = time.time(); error = None
+    import resource
+    def cpu(): return sum(getattr(resource.getrusage(w), f) for w in (resource.RUSAGE_CHILDREN, resource.RUSAGE_SELF) for f in ('ru_utime', 'ru_stime'))
+    t0, c0 = time.time(), cpu(); error = None
     try:   # the kernel's own stderr (connection warnings, C++ log lines) goes nowhere; its outputs are in the notebook
         NotebookClient(nb, timeout=timeout_s, kernel_name='python3',
                        resources={'metadata': {'path': str(nb_path.parent)}}).execute(env={**os.environ, **(env or {})},
                                                                                       stderr=subprocess.DEVNULL)
     except Exception as e: error = _error_line(nb, e)
-    return Executed(nb_path.stem, nb, time.time() - t0, error, recorded=shows_recorded_results(nb))
+    return Executed(nb_path.stem, nb, time.time() - t0, error, recorded=shows_recorded_results(nb), cpu_s=cpu() - c0)
 
 def _execute_job(args):
     import warnings; warnings.filterwarnings('ignore', module='nbformat')
     path, env = args
     r = execute_notebook(path, env=env)
-    return Executed(r.stem, nbformat.writes(r.nb), r.seconds, r.error, recorded=r.recorded)   # strings pickle cheaply
+    return Executed(r.stem, nbformat.writes(r.nb), r.seconds, r.error, recorded=r.recorded, cpu_s=r.cpu_s)   # strings pickle cheaply
 
 def execute_all(paths,                  # notebooks to execute
                 jobs: int = 2,          # notebooks executed at once
@@ -276,7 +279,7 @@ def execute_all(paths,                  # notebooks to execute
             results[r.stem] = r; n_done += 1
             timings[r.stem] = round(r.seconds, 1)
             state = 'FAILED' if r.error else ('ok, recorded results' if r.recorded else 'ok')
-            log(f"docs: [{n_done:2d}/{len(paths)}] {p.name}: {state} ({r.seconds:.0f} s)" + (f" — {r.error}" if r.error else ''))
+            log(f"docs: [{n_done:2d}/{len(paths)}] {p.name}: {state} ({r.seconds:.0f} s, {r.cpu_s:.0f} s CPU)" + (f" — {r.error}" if r.error else ''))
             if cache and not r.error:
                 CACHE_DIR.mkdir(exist_ok=True)
                 for old in CACHE_DIR.glob(f'{r.stem}-*.ipynb'): old.unlink()
@@ -435,8 +438,10 @@ def docs_cli(argv=None):
     except (DocsError, FileNotFoundError) as e:
         print(f"fermi-nb docs: {e}", file=sys.stderr); return 1
     n_run = sum(not r.cached for r in rep.executed.values())
+    cpu_s = sum(r.cpu_s for r in rep.executed.values())
     print(f"docs: site written: {len(rep.pages)} pages in {rep.out_dir} in {rep.seconds:.0f} s "
-          f"({n_run} notebook(s) executed, {len(rep.executed) - n_run} from the cache); open {rep.out_dir / 'index.html'}")
+          f"({n_run} notebook(s) executed using {cpu_s:.0f} s of CPU, {len(rep.executed) - n_run} from the cache); "
+          f"open {rep.out_dir / 'index.html'}")
     print(f"docs: recorded results shown (real data not found): {', '.join(rep.recorded) or 'none'}")
     if rep.failed: print(f"docs: rendered with errors: {', '.join(rep.failed)}")
     return 0
