@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 RUN    ?= runs/quick
 
-.PHONY: demo test install export docs bench clean-venv
+.PHONY: demo test install export docs docs-check bench clean-venv
 
 $(STAMP): settings.ini setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,8 +27,13 @@ test: $(STAMP)
 export: $(STAMP)
 	$(BIN)/nbdev_export
 
+## The documentation site in _site/ (every notebook executed on the quick path; no data or network needed).
 docs: $(STAMP)
 	$(BIN)/fermi-nb docs --out _site
+
+## Look at the built site in headless Chromium (apt-get install chromium); screenshots in _docs_screenshots/.
+docs-check: $(STAMP)
+	$(BIN)/python tools/check_site.py _site
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py

@@ -11,7 +11,8 @@ import pandas as pd
 from .config import Profile, load_profile
 
 # %% auto #0
-__all__ = ['CARD_COLUMNS', 'RunView', 'load_run_view', 'plot_sky_view', 'source_card', 'catalog_viewer']
+__all__ = ['CARD_COLUMNS', 'RunView', 'load_run_view', 'plot_sky_view', 'source_card', 'catalog_viewer', 'StaticFirstView',
+           'first_target', 'explorer']
 
 # %% ../nbs/91_explorers.ipynb #3770d5db
 @dataclass
@@ -155,4 +156,46 @@ def catalog_viewer(view: RunView):  # the run view (see `load_run_view`)
             plot_sky_view(view, highlight=(r.glon_deg, r.glat_deg)); plt.show()
             fig, row = source_card(view, r.glon_deg, r.glat_deg); plt.show(); display(row)
     kind.observe(refresh_options, 'value'); choice.observe(show, 'value'); refresh_options()
+    if choice.options and choice.value is None: choice.value = choice.options[0][1]   # open on the first source
     return W.VBox([kind, choice, out])
+
+# %% ../nbs/91_explorers.ipynb #expl1sfv
+def _png_html(fig) -> str:
+    import base64, io
+    buf = io.BytesIO(); fig.savefig(buf, format='png', dpi=80, bbox_inches='tight')
+    return f'<img alt="{fig.axes[0].get_title()[:80] if fig.axes else "figure"}" style="max-width:100%" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}"/>'
+
+class StaticFirstView:
+    "A widget that JupyterLab shows live and a page without a kernel shows as its first view (HTML: figures, tables)."
+    def __init__(self,
+                 widget,     # the ipywidgets widget
+                 html: str,  # what the widget first shows, as HTML
+                ):
+        self.widget, self.html = widget, html
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        data = dict(self.widget._repr_mimebundle_())
+        data['text/html'] = self.html
+        return data
+
+def first_target(view: RunView) -> pd.Series:   # a row of view.missed or view.detections
+    "The source an explorer opens on: the brightest missed source with TS ≥ 25, else the highest-scoring detection."
+    if len(view.missed): return view.missed.sort_values('expected_ts').iloc[-1] if 'expected_ts' in view.missed else view.missed.iloc[0]
+    return view.detections.sort_values('score').iloc[-1] if 'score' in view.detections else view.detections.iloc[0]
+
+def explorer(view: RunView):   # the run view (see `load_run_view`)
+    "The catalogue viewer for JupyterLab, with its static first view: sky map, source card and table of `first_target`."
+    import matplotlib.pyplot as plt
+    target = first_target(view)
+    widget = catalog_viewer(view)
+    kind = 'missed' if len(view.missed) else ('true positives' if target.get('status') == 'TP' else 'false positives')
+    widget.children[0].value = kind                     # the widget opens on the same source as the static view
+    opts = [v for _, v in widget.children[1].options]
+    if target.name in opts: widget.children[1].value = target.name
+    sky = plot_sky_view(view, highlight=(target.glon_deg, target.glat_deg)).figure
+    card, row = source_card(view, target.glon_deg, target.glat_deg)
+    html = ('<div class="fermi-nb-explorer"><p><em>First view of the explorer (run the notebook in JupyterLab to choose '
+            f'other sources): {kind}, (l, b) = ({target.glon_deg:.2f}°, {target.glat_deg:.2f}°).</em></p>'
+            + _png_html(sky) + _png_html(card) + row.to_html(index=False, float_format=lambda v: f'{v:.3g}', border=0) + '</div>')
+    plt.close(sky); plt.close(card)
+    return StaticFirstView(widget, html)

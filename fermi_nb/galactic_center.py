@@ -23,7 +23,7 @@ __all__ = ['GC_DATA_KEYS', 'FGL_BAND_EDGES_GEV', 'COMPLETENESS_BINS', 'CountsCub
            'compare_with_4fgl', 'plot_region']
 
 # %% ../nbs/53_galactic_center.ipynb #973be247
-GC_DATA_KEYS = {   # manifest entries of the Galactic-centre data (shared/data/galactic_center, see data_manifest.yaml)
+GC_DATA_KEYS = {   # manifest entries of the Galactic-centre data (galactic_center/ of the data directory, see data_manifest.yaml)
     'counts': {'PSF2': 'galactic_center/ccube_00.fits', 'PSF3': 'galactic_center/ccube_01.fits'},
     'psf': {'PSF2': 'galactic_center/psf_00.fits', 'PSF3': 'galactic_center/psf_01.fits'},
     'iem': 'galactic_center/gll_iem_v07_gc.fits.gz',
