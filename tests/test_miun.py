@@ -167,7 +167,7 @@ def test_resume(tmp_path):
 
 
 def test_patch_store_source(tmp_path):
-    patching = pytest.importorskip('fermi_nb.patching')
+    from fermi_nb import patching
     p = load_profile('quick', {'patches.max_patches': 24})
     geom = patching.PatchGeometry.build(p, cache_dir=False)
     skies = [patching.synthetic_sky(p, n_sources=300, seed=s) for s in (1, 2)]
@@ -187,7 +187,7 @@ def test_patch_store_source(tmp_path):
 
 def test_dataset_draws_healpix_noise(tmp_path):
     """patches.noise='healpix': batches are the store's HEALPix-path draws (Poisson per map pixel, then cut)."""
-    patching = pytest.importorskip('fermi_nb.patching')
+    from fermi_nb import patching
     p = load_profile('quick', {'patches.max_patches': 24, 'patches.noise': 'healpix'})
     geom = patching.PatchGeometry.build(p, cache_dir=False)
     skies = [patching.synthetic_sky(p, n_sources=300, seed=s) for s in (1, 2)]
