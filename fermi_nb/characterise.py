@@ -13,7 +13,8 @@ from scipy.optimize import minimize_scalar
 from scipy.spatial import cKDTree
 from sklearn.metrics import roc_auc_score, roc_curve, balanced_accuracy_score, confusion_matrix
 from .config import Profile, load_profile
-from .localisation import lonlat_to_unit, angular_sep_deg
+from .geometry import lonlat_to_unit, angular_sep_deg
+from .localisation import disk_kernel
 from .source_images import (FAKE, CountsMaps, DetectorPatches, patch_images, patch_resolutions,
                                     yearly_bin_weights, development_detections)
 
@@ -25,7 +26,7 @@ __all__ = ['N_DETECTOR', 'N_BASE_SCALARS', 'NEIGHBOUR_CAP', 'DETECTABLE_TS', 'IM
            'youden_threshold', 'purity_threshold', 'reliability', 'auc_standard_error', 'sigma_scale_1d', 'r_quantile',
            'CharacterisationModels', 'check_profile_compatible', 'save_characterisation', 'load_characterisation',
            'combine_classes', 'class_decision', 'group_decision', 'class_within_group', 'fit_class_threshold',
-           'fit_galactic_offset', 'predict_arrays', 'characterise', 'train_classifier', 'dihedral',
+           'fit_galactic_offset', 'predict_arrays', 'characterise', 'train_classifier', 'all_square_symmetries',
            'build_feature_head', 'train_feature_head', 'train_characterisation', 'group_probabilities',
            'evaluate_characterisation', 'evaluate_characterised', 'decision_variants']
 
@@ -114,7 +115,6 @@ def detector_features(detections: pd.DataFrame,  # one sky's localisation output
                       profile: Profile,          # analysis profile (the disk of the detector's targets, the match radius)
                      ) -> np.ndarray:            # (n, N_DETECTOR) float32: peak_prob, score / disk pixels, log(1 + n_merged), nearest_detection
     "What the detector said about each detection (peak probability, disk score, merged patch candidates) and its nearest neighbour in the list."
-    from fermi_nb.localisation import disk_kernel
     col = lambda c: np.nan_to_num(detections[c].to_numpy(float), nan=0.0) if c in detections else np.zeros(len(detections))
     disk = float(disk_kernel(profile.patches.mask_radius_px).sum())
     nn_dist, nn_ratio = nearest_detection(detections, profile.localisation.match_radius_deg)
@@ -585,7 +585,7 @@ def train_classifier(profile: Profile, x_tr: dict, y_tr, x_va: dict, y_va,  # in
     return fit_network(net, keras.losses.SparseCategoricalCrossentropy(from_logits=True), x_tr, y_tr, x_va, y_va,
                        profile, seed, _balanced_weights(y_tr, n_classes))
 
-def dihedral(x: dict, y: np.ndarray) -> tuple[dict, np.ndarray]:
+def all_square_symmetries(x: dict, y: np.ndarray) -> tuple[dict, np.ndarray]:
     "The 8 rotations and reflections of every image (scalars and labels repeated)."
     ims = [x['image']] + [np.rot90(x['image'], k, axes=(1, 2)) for k in (1, 2, 3)]
     ims += [np.flip(a, 2) for a in ims]

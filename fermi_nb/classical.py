@@ -13,7 +13,8 @@ from scipy.spatial import cKDTree
 from .config import load_profile, Profile
 from .data import have_data, data_path
 from .diffuse import fit_templates_poisson, model_components, TEMPLATE_KEYS
-from .catalog import unit_vectors, crossmatch, crossmatch_report, load_4fgl, write_catalog
+from .geometry import lonlat_to_unit
+from .catalog import crossmatch, crossmatch_report, load_4fgl, write_catalog
 
 # %% auto #0
 __all__ = ['aperture_table', 'aperture_sum', 'poisson_ts', 'local_maxima', 'classical_templates', 'band_to_s1',

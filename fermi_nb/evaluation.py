@@ -9,12 +9,13 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 from .config import Profile, load_profile
-from .localisation import lonlat_to_unit, localise, synthetic_sky_prob_maps
+from .geometry import match_positions, shift_positions
+from .localisation import localise, synthetic_sky_prob_maps, disk_kernel
 
 # %% auto #0
 __all__ = ['QUANTITIES', 'Matches', 'match_catalogs', 'binomial_rate', 'completeness_purity', 'default_bins', 'binned_rates',
            'evaluate', 'plot_rates', 'pr_curve', 'plot_pr_curve', 'evaluate_skies', 'completeness_above',
-           'matched_table', 'pool_counts', 'shift_positions', 'chance_purity']
+           'matched_table', 'pool_counts', 'chance_purity']
 
 # %% ../nbs/31_evaluation.ipynb #cbaa686d
 @dataclass
@@ -48,23 +49,11 @@ def match_catalogs(det: pd.DataFrame,        # detections: glon_deg, glat_deg
     if not radius_deg > 0: raise ValueError(f"radius_deg={radius_deg} must be > 0")
     nd, nt = len(det), len(truth)
     truth_matched, det_matched = np.zeros(nt, bool), np.zeros(nd, bool)
-    empty = pd.DataFrame({'truth_idx': np.array([], np.int64), 'det_idx': np.array([], np.int64), 'sep_deg': np.array([], float)})
-    if nd == 0 or nt == 0: return Matches(empty, truth_matched, det_matched, radius_deg)
-    vt, vd = lonlat_to_unit(truth.glon_deg, truth.glat_deg), lonlat_to_unit(det.glon_deg, det.glat_deg)
-    chord = 2 * np.sin(np.radians(radius_deg) / 2)
-    sdm = cKDTree(vt).sparse_distance_matrix(cKDTree(vd), chord, output_type='ndarray')   # (i, j, v)
-    if len(sdm) == 0: return Matches(empty, truth_matched, det_matched, radius_deg)
     order = np.argsort(-truth[brightness].to_numpy(float), kind='stable') if brightness in truth else np.arange(nt)
     rank = np.empty(nt, np.int64); rank[order] = np.arange(nt)
-    ti, dj, ch = sdm['i'], sdm['j'], sdm['v']
-    srt = np.lexsort((ch, rank[ti]))                      # by claim order, then distance
-    ti, dj, ch = ti[srt], dj[srt], ch[srt]
-    pairs = []
-    for i, j, c in zip(ti, dj, ch):
-        if truth_matched[i] or det_matched[j]: continue
-        truth_matched[i] = det_matched[j] = True
-        pairs.append((i, j, np.degrees(2 * np.arcsin(c / 2))))
-    out = pd.DataFrame(pairs, columns=['truth_idx', 'det_idx', 'sep_deg']).astype({'truth_idx': np.int64, 'det_idx': np.int64})
+    pairs = match_positions(truth.glon_deg, truth.glat_deg, det.glon_deg, det.glat_deg, radius_deg, rank_a=rank)
+    truth_matched[pairs.idx_a.to_numpy()] = True; det_matched[pairs.idx_b.to_numpy()] = True
+    out = pairs.rename(columns={'idx_a': 'truth_idx', 'idx_b': 'det_idx'})
     return Matches(out, truth_matched, det_matched, radius_deg)
 
 # %% ../nbs/31_evaluation.ipynb #4664cba0
@@ -179,7 +168,6 @@ def pr_curve(prob_maps: np.ndarray,    # (n_patches, P, P) network probabilities
              **localise_kw,            # stitch_radius_deg=, stitch_rule= overrides
             ) -> pd.DataFrame:         # threshold, n_det, n_tp, completeness(+_err), purity(+_err)
     "Completeness and purity of the whole-sky list versus the start threshold of the clustering."
-    from fermi_nb.localisation import disk_kernel
     loc = profile.localisation
     if thresholds is None:
         kmax = int(disk_kernel(profile.patches.mask_radius_px).sum())
@@ -271,17 +259,6 @@ def pool_counts(tables: list,          # rate tables with n_true, n_det, n_tp (e
     return t
 
 # %% ../nbs/31_evaluation.ipynb #c4a9e1f1
-def shift_positions(glon_deg, glat_deg,   # positions [deg]
-                    shift_deg: float,      # angular distance to move each position [deg]
-                    rng: np.random.Generator,  # random position angles
-                   ) -> tuple[np.ndarray, np.ndarray]:  # moved (glon_deg, glat_deg)
-    "Move each position by `shift_deg` along a random position angle on the sphere."
-    l, b = np.radians(np.asarray(glon_deg, float)), np.radians(np.asarray(glat_deg, float))
-    d, pa = np.radians(shift_deg), rng.uniform(0, 2 * np.pi, l.shape)
-    b2 = np.arcsin(np.clip(np.sin(b) * np.cos(d) + np.cos(b) * np.sin(d) * np.cos(pa), -1, 1))
-    l2 = l + np.arctan2(np.sin(pa) * np.sin(d) * np.cos(b), np.cos(d) - np.sin(b) * np.sin(b2))
-    return np.degrees(l2) % 360, np.degrees(b2)
-
 def chance_purity(dets: list,          # detection tables (glon_deg, glat_deg), one per sky
                   truths: list,        # true-source tables, one per sky
                   radius_deg: float,   # match radius [deg]

@@ -13,16 +13,18 @@ from scipy.spatial import cKDTree
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from .config import Profile, load_profile, atomic_write
+from .geometry import (lonlat_to_unit, unit_to_lonlat, angular_sep_deg, chord_of_deg, edge_distance_px,
+                               subpixel_peaks, is_high_latitude, shift_positions)
+from .catalog import crossmatch
 
 # %% auto #0
 __all__ = ['CANDIDATE_COLUMNS', 'STITCH_RULES', 'LOCALISATION_SPLITS', 'OPERATING_POINT_FILE', 'disk_offsets', 'disk_kernel',
-           'disk_scores', 'synthetic_prob_maps', 'edge_distance_px', 'cluster_scores', 'refine_centroids', 'log_blobs',
-           'find_candidates', 'match_pixel_positions', 'candidates_to_sky', 'lonlat_to_unit', 'unit_to_lonlat',
-           'angular_sep_deg', 'stitch', 'synthetic_duplicates', 'localise', 'synthetic_sky_prob_maps',
-           'detections_path', 'prob_maps_path', 'to_float16', 'save_prob_maps', 'load_prob_maps', 'write_csv_atomic',
-           'localise_sky', 'predict_sky', 'detector_sample', 'read_manifest', 'read_detections', 'plot_localised_patch',
-           'with_prob_threshold', 'band_purity', 'choose_prob_threshold', 'operating_point_path',
-           'run_localisation_profile', 'choose_run_operating_point']
+           'disk_scores', 'synthetic_prob_maps', 'cluster_scores', 'refine_centroids', 'log_blobs', 'find_candidates',
+           'match_pixel_positions', 'candidates_to_sky', 'stitch', 'synthetic_duplicates', 'localise',
+           'synthetic_sky_prob_maps', 'detections_path', 'prob_maps_path', 'to_float16', 'save_prob_maps',
+           'load_prob_maps', 'write_csv_atomic', 'localise_sky', 'predict_sky', 'detector_sample', 'read_manifest',
+           'read_detections', 'plot_localised_patch', 'with_prob_threshold', 'band_purity', 'choose_prob_threshold',
+           'operating_point_path', 'run_localisation_profile', 'choose_run_operating_point']
 
 # %% ../nbs/30_localisation.ipynb #13d328fa
 def disk_offsets(radius_px: float, # disk radius [px]
@@ -97,11 +99,6 @@ def synthetic_prob_maps(n_patches: int,          # number of patches
     return maps, truth
 
 # %% ../nbs/30_localisation.ipynb #ddae25c4
-def edge_distance_px(x_px, y_px, H: int, W: int) -> np.ndarray:
-    "Distance [px] to the nearest patch border (pixel centres at 0..W-1, the border half a pixel outside); as `PatchGeometry.edge_distance_px`."
-    x, y = np.asarray(x_px, float), np.asarray(y_px, float)
-    return np.minimum.reduce([x + 0.5, W - 0.5 - x, y + 0.5, H - 0.5 - y])
-
 _FORWARD = ((0, 1), (1, -1), (1, 0), (1, 1))   # half of the 8 neighbours: each pair is linked once
 
 def _components(idx: np.ndarray,    # sorted flat indices of the active pixels of an (n, H, W) stack
@@ -217,18 +214,9 @@ def log_blobs(prob: np.ndarray,      # (n, H, W) probability maps
     k, n, y, x = k[order], n[order], y[order], x[order]
     first = np.ones(len(n), bool); first[1:] = (np.diff(n) != 0) | (np.diff(y) != 0) | (np.diff(x) != 0)
     k, n, y, x = k[first], n[first], y[first], x[first]
-    H, W = p.shape[1:]
     r = resp[k, n]                                   # (m, H, W) response at the peak's scale
-    def _parabola(c, lo, hi):
-        den = lo - 2 * c + hi
-        with np.errstate(invalid='ignore', divide='ignore'):
-            d = np.where(den < 0, 0.5 * (lo - hi) / den, 0.0)
-        return np.clip(d, -0.5, 0.5)
-    i = np.arange(len(n))
-    c = r[i, y, x]
-    dx = np.where((x > 0) & (x < W - 1), _parabola(c, r[i, y, np.maximum(x - 1, 0)], r[i, y, np.minimum(x + 1, W - 1)]), 0.0)
-    dy = np.where((y > 0) & (y < H - 1), _parabola(c, r[i, np.maximum(y - 1, 0), x], r[i, np.minimum(y + 1, H - 1), x]), 0.0)
-    return pd.DataFrame({'patch_id': n.astype(np.int64), 'x_px': x + dx, 'y_px': y + dy,
+    xs, ys, c = subpixel_peaks(r, np.arange(len(n)), y, x)
+    return pd.DataFrame({'patch_id': n.astype(np.int64), 'x_px': xs, 'y_px': ys,
                          'log_response': c.astype(float), 'sigma_px': sigmas[k]})
 
 # %% ../nbs/30_localisation.ipynb #693b9161
@@ -305,24 +293,6 @@ def candidates_to_sky(cands: pd.DataFrame,  # candidates from find_candidates (p
     return out
 
 # %% ../nbs/30_localisation.ipynb #f903073f
-def lonlat_to_unit(glon_deg, # Galactic longitude [deg]
-                   glat_deg, # Galactic latitude [deg]
-                  ) -> np.ndarray: # (n, 3) unit vectors
-    "Unit vectors of directions."
-    l, b = np.radians(np.asarray(glon_deg, float)), np.radians(np.asarray(glat_deg, float))
-    return np.stack([np.cos(b) * np.cos(l), np.cos(b) * np.sin(l), np.sin(b)], axis=-1)
-
-def unit_to_lonlat(v: np.ndarray, # (n, 3) vectors (need not be normalised)
-                  ) -> tuple[np.ndarray, np.ndarray]: # (glon_deg in [0, 360), glat_deg)
-    "Directions of vectors."
-    v = np.asarray(v, float); v = v / np.linalg.norm(v, axis=-1, keepdims=True)
-    return np.degrees(np.arctan2(v[:, 1], v[:, 0])) % 360, np.degrees(np.arcsin(np.clip(v[:, 2], -1, 1)))
-
-def angular_sep_deg(l1, b1, l2, b2): # all [deg]
-    "Angular separation [deg] (haversine-stable via the chord)."
-    chord = np.linalg.norm(lonlat_to_unit(l1, b1) - lonlat_to_unit(l2, b2), axis=-1)
-    return np.degrees(2 * np.arcsin(np.clip(chord / 2, 0, 1)))
-
 STITCH_RULES = ('edge', 'mean')
 
 def stitch(cands: pd.DataFrame,   # candidates with glon_deg, glat_deg, score, edge_px, patch_id (from candidates_to_sky)
@@ -338,7 +308,7 @@ def stitch(cands: pd.DataFrame,   # candidates with glon_deg, glat_deg, score, e
     cols = ['glon_deg', 'glat_deg', 'score', 'peak_prob', 'edge_px', 'n_merged', 'patch_id', 'x_px', 'y_px']
     if n == 0: return pd.DataFrame({k: [] for k in cols})
     v = lonlat_to_unit(c.glon_deg, c.glat_deg)
-    pairs = cKDTree(v).query_pairs(2 * np.sin(np.radians(radius_deg) / 2), output_type='ndarray')
+    pairs = cKDTree(v).query_pairs(float(chord_of_deg(radius_deg)), output_type='ndarray')
     pid = c.patch_id.to_numpy()
     pairs = pairs[pid[pairs[:, 0]] != pid[pairs[:, 1]]]
     g = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
@@ -571,14 +541,12 @@ def band_purity(dets: list,              # detection tables (glon_deg, glat_deg)
                 seed: int = 0,           # chance level: seed of the position angles
                ) -> dict:                # per band 'highb'/'lowb': n_det, matched, chance, purity_cc
     "Matched fraction of the detections per |b| band, its chance level and the chance-corrected purity (matched − chance) / (1 − chance), pooled over skies."
-    from fermi_nb.catalog import crossmatch
-    from fermi_nb.evaluation import shift_positions
     rd, rng = profile.real_data, np.random.default_rng(seed)
     has_match = lambda d, t: crossmatch(d, t, rd.crossmatch_radius_deg, one_to_one=False)['idx_ref'].to_numpy() >= 0
     tot = {band: np.zeros(3) for band in ('highb', 'lowb')}     # detections, matched, chance-matched (mean over draws)
     for d, t in zip(dets, truths):
         if len(d) == 0: continue
-        high = np.abs(d.glat_deg.to_numpy(float)) >= rd.lat_split_deg
+        high = is_high_latitude(d.glat_deg, rd.lat_split_deg)
         matched, chance = has_match(d, t), np.zeros(len(d))
         for _ in range(n_draws):
             l2, b2 = shift_positions(d.glon_deg, d.glat_deg, shift_deg, rng)

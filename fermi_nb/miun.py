@@ -19,10 +19,10 @@ from .config import Profile, ProfileError, load_profile, profile_from_dict, atom
 # %% auto #0
 __all__ = ['NORMALISATIONS', 'BN_MOMENTUM', 'GEOMETRY_KEYS', 'LOSSES', 'PROFILE_MEMBER', 'CPU_REPLICAS_ENV', 'input_levels',
            'unet_depth', 'architecture_table', 'normalise_counts', 'NormaliseCounts', 'build_miun', 'disk_masks',
-           'toy_patches', 'dihedral', 'augment_dihedral', 'ProfileMismatchError', 'check_geometry', 'InMemoryPatches',
-           'open_patch_source', 'make_dataset', 'SegmentationLoss', 'confusion_scores', 'pixel_scores',
-           'AdjustedAccuracy', 'DiceScore', 'PixelPrecision', 'PixelRecall', 'miun_metrics', 'get_strategy',
-           'save_miun', 'saved_profile', 'load_miun', 'predict_patches', 'ResumableEarlyStopping',
+           'toy_patches', 'square_symmetry', 'augment_dihedral', 'ProfileMismatchError', 'check_geometry',
+           'InMemoryPatches', 'open_patch_source', 'make_dataset', 'SegmentationLoss', 'confusion_scores',
+           'pixel_scores', 'AdjustedAccuracy', 'DiceScore', 'PixelPrecision', 'PixelRecall', 'miun_metrics',
+           'get_strategy', 'save_miun', 'saved_profile', 'load_miun', 'predict_patches', 'ResumableEarlyStopping',
            'ResumableReduceLROnPlateau', 'TrainingState', 'positive_fraction', 'training_data', 'train_miun',
            'plot_history', 'train_cli']
 
@@ -204,7 +204,7 @@ def toy_patches(profile,                        # Profile or name: energy bins, 
     return asimov, masks, sources
 
 # %% ../nbs/20_miun.ipynb #34fe52ae
-def dihedral(a: np.ndarray,  # array with the image axes last: (..., y, x)
+def square_symmetry(a: np.ndarray,  # array with the image axes last: (..., y, x)
              code: int,      # 0–7: rotation by 90°·(code % 4), then a left-right flip if code ≥ 4
             ) -> np.ndarray:
     "One of the 8 symmetries of the square applied to the last two axes."
@@ -220,8 +220,8 @@ def augment_dihedral(inputs: list,  # per-bin arrays (n, npix_k, npix_k)
     out_in, out_mask = [np.empty_like(x) for x in inputs], np.empty_like(mask)
     for c in np.unique(codes):
         sel = codes == c
-        for x, o in zip(inputs, out_in): o[sel] = dihedral(x[sel], c)
-        out_mask[sel] = dihedral(mask[sel], c)
+        for x, o in zip(inputs, out_in): o[sel] = square_symmetry(x[sel], c)
+        out_mask[sel] = square_symmetry(mask[sel], c)
     return out_in, out_mask
 
 GEOMETRY_KEYS = ('energy_bins_gev', 'nside', 'patches.npix', 'patches.size_deg', 'patches.mask_radius_px',
@@ -506,14 +506,14 @@ def load_miun(path,                 # saved model (.keras) or a training directo
 def predict_patches(model: keras.Model,  # a MIUN (raw counts in, probability out)
                     inputs_per_bin: list,  # per-bin count arrays (n, npix_k, npix_k) (or with a trailing 1)
                     batch_size: int = 64,  # patches per inference batch
-                    n_symmetries: int = 1, # average over the first n of the 8 rotations/reflections (`dihedral` codes 0..n-1)
+                    n_symmetries: int = 1, # average over the first n of the 8 rotations/reflections (`square_symmetry` codes 0..n-1)
                    ) -> np.ndarray:      # (n, P, P) float32 source probability
     "Probability maps of a batch of patches, optionally averaged over symmetries of the square (test-time augmentation)."
     if not 1 <= int(n_symmetries) <= 8: raise ValueError(f"predict_patches: n_symmetries={n_symmetries} must be 1–8")
     if n_symmetries > 1:
         total = 0
         for code in range(int(n_symmetries)):
-            prob = predict_patches(model, [dihedral(np.asarray(x)[..., 0] if np.ndim(x) == 4 else np.asarray(x), code)
+            prob = predict_patches(model, [square_symmetry(np.asarray(x)[..., 0] if np.ndim(x) == 4 else np.asarray(x), code)
                                            for x in inputs_per_bin], batch_size)
             if code >= 4: prob = np.flip(prob, -1)               # undo: flip first, then rotate back
             total = total + np.rot90(prob, -(code % 4), axes=(-2, -1))

@@ -14,7 +14,7 @@ from scipy.spatial import cKDTree
 from .config import Profile, load_profile
 from .instrument import bin_psf
 from .evaluation import match_catalogs
-from .localisation import lonlat_to_unit, angular_sep_deg
+from .geometry import lonlat_to_unit, angular_sep_deg
 
 # %% auto #0
 __all__ = ['FAKE', 'RUN_SPLITS', 'sky_to_tangent_deg', 'tangent_to_sky_deg', 'image_offsets_deg', 'yearly_bin_weights',

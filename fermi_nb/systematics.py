@@ -11,6 +11,7 @@ import pandas as pd
 import healpy as hp
 from .config import Profile, load_profile
 from .evaluation import evaluate_skies, binomial_rate
+from .geometry import is_high_latitude
 
 # %% auto #0
 __all__ = ['TS_THRESHOLDS', 'HEADLINE', 'comparison_profiles', 'background_comparison', 'case_metrics', 'evaluate_cases',
@@ -60,12 +61,11 @@ def case_metrics(ev: dict,                      # evaluate_skies output of one c
     "Completeness (all, TS ≥ thresholds), purity and false positives per sky, overall and per latitude half."
     m, truth, det = ev['matches'], ev['truth'], ev['det']
     n_sky = len(ev['per_sky'])
-    tb, db = np.abs(truth.glat_deg.to_numpy(float)), np.abs(det.glat_deg.to_numpy(float))
+    tb, db = is_high_latitude(truth.glat_deg, lat_split_deg), is_high_latitude(det.glat_deg, lat_split_deg)
     ts = truth.expected_ts.to_numpy(float) if 'expected_ts' in truth else np.full(len(truth), np.nan)
     out = dict(n_skies=n_sky)
     for region, tsel, dsel in (('', np.ones(len(truth), bool), np.ones(len(det), bool)),
-                               ('_plane', tb < lat_split_deg, db < lat_split_deg),
-                               ('_high', tb >= lat_split_deg, db >= lat_split_deg)):
+                               ('_plane', ~tb, ~db), ('_high', tb, db)):
         found, tp = m.truth_matched[tsel], m.det_matched[dsel]
         out[f'n_true{region}'], out[f'n_det{region}'], out[f'n_tp{region}'] = int(tsel.sum()), int(dsel.sum()), int(tp.sum())
         out[f'n_fp{region}'] = int(dsel.sum() - tp.sum())
