@@ -4,7 +4,7 @@
 
 # %% ../nbs/30_localisation.ipynb #8aeffdeb
 from __future__ import annotations
-import os, json
+import os, json, time
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -24,7 +24,8 @@ __all__ = ['CANDIDATE_COLUMNS', 'STITCH_RULES', 'LOCALISATION_SPLITS', 'OPERATIN
            'synthetic_sky_prob_maps', 'detections_path', 'prob_maps_path', 'to_float16', 'save_prob_maps',
            'load_prob_maps', 'write_csv_atomic', 'localise_sky', 'predict_sky', 'detector_sample', 'read_manifest',
            'read_detections', 'plot_localised_patch', 'with_prob_threshold', 'band_purity', 'choose_prob_threshold',
-           'operating_point_path', 'run_localisation_profile', 'choose_run_operating_point']
+           'operating_point_path', 'run_localisation_profile', 'choose_run_operating_point', 'run_localisation',
+           'plot_run_test_patch']
 
 # %% ../nbs/30_localisation.ipynb #13d328fa
 def disk_offsets(radius_px: float, # disk radius [px]
@@ -621,3 +622,97 @@ def choose_run_operating_point(run_dir,           # run directory with patching/
     atomic_write(operating_point_path(run_dir), lambda tmp: Path(tmp).write_text(json.dumps(rec, indent=1)))
     return rec, {i: (p, ids) for i, (p, ids, _) in enumerate(probs)}
 
+
+# %% ../nbs/30_localisation.ipynb #1e762f56
+def run_localisation(run_dir,                 # pipeline run directory with miun/model.keras and patching/<split>/patches.h5
+                     profile: Profile,        # the run's profile (localisation section, training.seed)
+                     splits=('test', 'train', 'val'), # splits to localise (test first: evaluation; train/val: training data of the characterisation)
+                     sample_seed: int | None = None,  # first Poisson seed of the detector samples; None → training.seed
+                    ) -> dict:                # profile localised with, base_seed, manifest, metrics, and the first test sky (store left open, prob maps, detections, patch ids)
+    "Pipeline stage: the run's operating point (threshold_rule 'validation'), then localise every sky of the splits; detections, test probability maps, manifest and metrics."
+    from fermi_nb.runner import write_stage_metrics, atomic_write_text
+    from fermi_nb.patching import PatchStore
+    from fermi_nb.miun import load_miun
+    from tqdm.auto import tqdm
+    t_start = time.time()
+    run_dir = Path(run_dir)
+    test_store = test_prob = test_det = test_pids = None
+    base_seed = int(profile.training.seed if sample_seed is None else sample_seed)
+    model = load_miun(run_dir / 'miun', profile)
+    val_predictions = {}   # validation skies predicted for the choice: localised below without predicting them again
+    if profile.localisation.threshold_rule == 'validation':   # the run's operating point, chosen on its validation skies (above)
+        if not operating_point_path(run_dir).exists():        # once per run: a resumed stage keeps the recorded choice
+            op, val_predictions = choose_run_operating_point(run_dir, model, profile, base_seed)
+            print(pd.DataFrame(op['rows']).round(4).to_string(index=False))
+        profile = run_localisation_profile(profile, run_dir)
+        print(f"operating point: prob_threshold {profile.localisation.prob_threshold} (rule: validation skies, {operating_point_path(run_dir)})")
+    manifest = dict(model=str(run_dir / 'miun' / 'model.keras'), sample_seed=base_seed, profile=profile.name,
+                    prob_threshold=profile.localisation.prob_threshold, splits={})
+    metrics, t_predict = dict(sample_seed=base_seed, prob_threshold=profile.localisation.prob_threshold), 0.0
+    for split in splits:
+        store_path = run_dir / 'patching' / split / 'patches.h5'
+        if not store_path.exists():
+            if split == 'test': raise FileNotFoundError(f"run '{run_dir}': no test patch store {store_path} (run the patching stage)")
+            print(f'{split}: no patch store, skipped'); continue
+        store = PatchStore(store_path)
+        entries, all_det = [], []
+        for i in tqdm(range(store.n_skies), desc=f'localising {split} skies'):
+            sky_seed, pseed = int(store.sky_seed[i]), base_seed + i
+            t0 = time.time()
+            det, prob, pids = localise_sky(model, store, i, profile, pseed,
+                                           prediction=val_predictions.get(i) if split == 'val' else None)
+            det = det.assign(sky_index=i, sky_seed=sky_seed, det_id=np.arange(len(det)))
+            write_csv_atomic(det, detections_path(run_dir, split, sky_seed))
+            entry = dict(sky_index=i, sky_seed=sky_seed, poisson_seed=pseed, n_detections=len(det),
+                         detections=str(detections_path(run_dir, split, sky_seed).relative_to(run_dir)), prob_maps=None)
+            if split == 'test':
+                entry['prob_maps'] = str(save_prob_maps(prob_maps_path(run_dir, split, sky_seed), prob, pids,
+                                                     profile.localisation.prob_threshold).relative_to(run_dir))
+                if i == 0: test_prob, test_det, test_pids = prob, det, pids
+            entries.append(entry); all_det.append(det)
+            t_predict += time.time() - t0
+        write_csv_atomic(pd.concat(all_det, ignore_index=True), run_dir / 'localisation' / f'{split}_detections.csv')
+        manifest['splits'][split] = entries
+        n_det = [e['n_detections'] for e in entries]
+        metrics[f'n_det_{split}'] = int(sum(n_det)); metrics[f'det_per_sky_{split}'] = float(np.mean(n_det))
+        if split == 'test': test_store = store
+        else: store.close()
+    atomic_write_text(run_dir / 'localisation' / 'manifest.json', json.dumps(manifest, indent=1))
+    metrics['seconds'] = round(time.time() - t_start, 1)
+    metrics['seconds_per_sky'] = round(t_predict / sum(len(v) for v in manifest['splits'].values()), 2)
+    write_stage_metrics(run_dir, 'localisation', metrics)
+    print(json.dumps(metrics, indent=1))
+    return dict(profile=profile, base_seed=base_seed, manifest=manifest, metrics=metrics, test_store=test_store,
+                test_prob=test_prob, test_det=test_det, test_pids=test_pids)
+
+# %% ../nbs/30_localisation.ipynb #ade69eb8
+def plot_run_test_patch(run_dir,                   # pipeline run directory
+                        loc_run: dict,             # run_localisation output (its test store is closed here)
+                        show_min_abs_b_deg: float, # only patches centred at |b| ≥ this are candidates for the figure [deg]
+                       ):
+    "Figure of one localised test patch of the run (the one with most TS ≥ 25 sources off the plane), saved with the run's figures; checks of the stage's outputs."
+    from fermi_nb.sky import Sky, sky_dir
+    from fermi_nb.runner import figure_path
+    import matplotlib.pyplot as plt
+    run_dir = Path(run_dir)
+    test_store, test_prob, test_det, test_pids, base_seed, manifest = (loc_run[k] for k in ('test_store', 'test_prob', 'test_det', 'test_pids', 'base_seed', 'manifest'))
+    geom_test = test_store.geometry(0)
+    truth0 = Sky.load(sky_dir(run_dir / 'simulate' / 'test', int(test_store.sky_seed[0]))).sources
+    sip = geom_test.sources_in_patches(truth0[truth0.expected_ts >= 25])
+    sip = sip[np.abs(geom_test.centres_glat_deg[sip.patch_id.to_numpy()]) >= show_min_abs_b_deg]
+    pid = int(sip.patch_id.value_counts().index[0]) if len(sip) else 0
+    row = test_store.row(0, pid); j = int(np.flatnonzero(test_pids == pid)[0])
+    _, counts0 = detector_sample(test_store, 0, base_seed)   # the same sample as above
+    src = test_store.sources_of(row)
+    if 'expected_ts' not in src: src = src.merge(truth0[['source_id', 'expected_ts']], on='source_id', how='left')
+    dx, dy = geom_test.sky_to_pixel(np.full(len(test_det), pid), test_det.glon_deg.to_numpy(), test_det.glat_deg.to_numpy())
+    P_test = geom_test.npix_of(None)
+    inside = (dx > -0.5) & (dx < P_test - 0.5) & (dy > -0.5) & (dy < P_test - 0.5)
+    fig = plot_localised_patch([c[j] for c in counts0], test_prob[j], np.c_[dx[inside], dy[inside]], src[['x_px', 'y_px']].to_numpy(),
+                               mask=test_store.mask(row), true_size=10 + 6 * np.sqrt(src.expected_ts.clip(0, 400)),
+                               title=f"test sky {int(test_store.sky_seed[0])}, patch {pid}: {inside.sum()} detections, {len(src)} true sources "
+                                     f"({(src.expected_ts >= 25).sum()} with TS_exp ≥ 25)")
+    fig.savefig(figure_path(run_dir, 'localisation_test_patch'), dpi=110); plt.show()
+    test_store.close()
+    assert np.isfinite(test_det[['glon_deg', 'glat_deg', 'score']].to_numpy()).all()
+    assert all(detections_path(run_dir, s, e['sky_seed']).exists() for s, es in manifest['splits'].items() for e in es)

@@ -22,7 +22,7 @@ from .geometry import lonlat_to_unit, chord_of_deg, edge_distance_px
 __all__ = ['TABLE_VERSION', 'TABLE_MEMORY_CACHE_SIZE', 'INTERPOLATIONS', 'vec_to_lonlat', 'local_basis', 'patch_centres',
            'gnomonic_pixel_solid_angle', 'default_cache_dir', 'PatchGeometry', 'reference_patch_counts',
            'synthetic_sky', 'cut_sky', 'sky_geometry', 'write_patch_store', 'PatchStore', 'write_split_stores',
-           'plot_patch', 'patch_explorer']
+           'plot_patch', 'patch_explorer', 'run_patching']
 
 # %% ../nbs/10_patching.ipynb #da695552
 def vec_to_lonlat(vec,  # vectors, shape (..., 3), need not be normalised
@@ -691,3 +691,24 @@ def patch_explorer(store: PatchStore):  # patch store to browse
         plt.show()
     out = W.interactive_output(show, dict(sky=sky, pid=pid, mode=mode, seed=seed))
     return W.VBox([W.HBox([sky, pid]), W.HBox([mode, seed]), out])
+
+# %% ../nbs/10_patching.ipynb #4e067966
+def run_patching(run_dir,            # pipeline run directory: cuts RUN_DIR/simulate/{train,val,test}/sky_* into RUN_DIR/patching/<split>/patches.h5
+                 profile: Profile,   # the run's profile
+                 progress: bool = True, # tqdm progress bars
+                ) -> dict:           # the stage's metrics per split
+    "Pipeline stage: cut the simulated skies of the run into one patch store per split and write the stage metrics."
+    from fermi_nb.runner import write_stage_metrics
+    sim_dir = Path(run_dir) / 'simulate'
+    splits = {s: sorted((sim_dir / s).glob('sky_*')) for s in ('train', 'val', 'test')}
+    splits = {s: d for s, d in splits.items() if d}
+    if not splits: raise FileNotFoundError(f"run '{run_dir}': no skies under {sim_dir}/{{train,val,test}}/sky_*")
+    stores = write_split_stores(profile, splits, Path(run_dir) / 'patching', progress=progress)
+    metrics = {}
+    for s, pth in stores.items():
+        with PatchStore(pth) as st:
+            metrics[s] = dict(n_skies=st.n_skies, n_patches=len(st), n_source_rows=len(st.sources),
+                              positive_fraction=float(st.mask(np.arange(0, len(st), max(1, len(st) // 256))).mean()))
+    write_stage_metrics(run_dir, 'patching', metrics)
+    print(json.dumps(metrics, indent=1))
+    return metrics

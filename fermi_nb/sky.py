@@ -16,7 +16,7 @@ from .diffuse import diffuse_counts_maps
 
 # %% auto #0
 __all__ = ['SPLIT_SEED_OFFSET', 'asimov_ts', 'sky_dir', 'Sky', 'static_maps', 'validate_sources', 'simulate_sky',
-           'simulate_skies', 'simulate_cli', 'split_seeds']
+           'simulate_skies', 'simulate_cli', 'split_seeds', 'run_simulate']
 
 # %% ../nbs/05_sky.ipynb #fe714a75
 def asimov_ts(geom: RenderGeometry,      # render geometry of one bin
@@ -271,3 +271,23 @@ def split_seeds(profile: Profile, split: str) -> list[int]:
     n = {'train': profile.training.n_train_skies, 'val': profile.training.n_val_skies, 'test': profile.training.n_test_skies}[split]
     base = profile.training.seed + SPLIT_SEED_OFFSET[split]
     return list(range(base, base + n))
+
+# %% ../nbs/05_sky.ipynb #84906137
+def run_simulate(run_dir,              # pipeline run directory: the skies go to RUN_DIR/simulate/{train,val,test}/sky_*
+                 profile: Profile,     # the run's profile (training.n_*_skies, seeds)
+                 n_workers: int = 2,   # local dask workers
+                 progress: bool = True, # tqdm progress bars
+                ) -> dict:             # the stage's metrics (also written to the run's metrics)
+    "Pipeline stage: simulate the profile's train/val/test skies and write the stage metrics."
+    from fermi_nb.runner import stage_dir, write_stage_metrics
+    t0 = time.time(); metrics = {}
+    for split in ('train', 'val', 'test'):
+        paths = simulate_skies(profile, split_seeds(profile, split), stage_dir(run_dir, 'simulate') / split, n_workers=n_workers,
+                               progress=progress)
+        metrics[f'n_{split}_skies'] = len(paths)
+    first = Sky.load(paths[0])
+    metrics.update({'n_sources_test0': int(len(first.sources)), 'wall_s': round(time.time() - t0, 1),
+                    'source_counts_test0': [float(m.sum()) for m in first.source_counts],
+                    'diffuse_counts_test0': [float(m.sum()) for m in first.diffuse_counts]})
+    write_stage_metrics(run_dir, 'simulate', metrics); print(metrics)
+    return metrics

@@ -180,8 +180,8 @@ def run_comparison(out_dir,                         # work directory (created): 
                    progress: bool = False,          # tqdm bars of the simulation and patching
                   ) -> dict:                        # table, deltas, evals, background, summary
     "Train a detector per diffuse model, test each on the skies of both models, and tabulate the four cases."
-    from fermi_nb.sky import simulate_skies, split_seeds, Sky
-    from fermi_nb.patching import write_split_stores, PatchStore
+    from fermi_nb.sky import run_simulate, Sky
+    from fermi_nb.patching import run_patching, PatchStore
     from fermi_nb.miun import train_miun, load_miun
     from fermi_nb.localisation import localise_sky
     from fermi_nb.runner import atomic_write_text
@@ -189,14 +189,14 @@ def run_comparison(out_dir,                         # work directory (created): 
     overrides = {'training.n_train_skies': int(n_train_skies), 'training.n_val_skies': int(n_val_skies),
                  'training.n_test_skies': int(n_test_skies), 'training.epochs': int(epochs), 'training.seed': int(seed)}
     profiles = comparison_profiles(profile_name, models, overrides)
-    walls, sky_dirs, stores, detectors = {}, {}, {}, {}
+    walls, stores, detectors = {}, {}, {}
+    t0 = time.time()
+    for m, p in profiles.items(): run_simulate(out_dir / m, p, n_workers=1, progress=progress)   # each arm is a run directory: the pipeline's stages
+    walls['simulate_s'] = time.time() - t0; _log(log, f"simulated {len(profiles) * (n_train_skies + n_val_skies + n_test_skies)} skies in {walls['simulate_s']:.0f} s")
     t0 = time.time()
     for m, p in profiles.items():
-        sky_dirs[m] = {s: simulate_skies(p, split_seeds(p, s), out_dir / m / 'simulate' / s, n_workers=1, progress=progress)
-                       for s in ('train', 'val', 'test')}
-    walls['simulate_s'] = time.time() - t0; _log(log, f"simulated {sum(len(v) for d in sky_dirs.values() for v in d.values())} skies in {walls['simulate_s']:.0f} s")
-    t0 = time.time()
-    for m, p in profiles.items(): stores[m] = write_split_stores(p, sky_dirs[m], out_dir / m / 'patching', progress=progress)
+        run_patching(out_dir / m, p, progress=progress)
+        stores[m] = {s: out_dir / m / 'patching' / s / 'patches.h5' for s in ('train', 'val', 'test')}
     walls['patch_s'] = time.time() - t0; _log(log, f"patch stores in {walls['patch_s']:.0f} s")
     n_patches = {}
     for m, p in profiles.items():
