@@ -34,9 +34,11 @@ def chance_purity_of_run(run, radius_deg):
     from fermi_nb.evaluation import chance_purity
     from fermi_nb.localisation import read_detections
     from fermi_nb.sky import Sky, sky_dir
+    from fermi_nb.config import load_profile
+    loc = load_profile(run / 'profile.yaml').localisation
     entries = read_detections(run, 'test')
     truths = [Sky.load(sky_dir(run / 'simulate' / 'test', e['sky_seed'])).sources for e, _ in entries]
-    return chance_purity([d for _, d in entries], truths, radius_deg)
+    return chance_purity([d for _, d in entries], truths, radius_deg, loc.chance_shift_deg, loc.chance_n_draws)
 
 
 def group_ba_vs_threshold(run, thresholds=(0.5, 0.9, 0.98, 0.99, 0.994, 0.996, 0.998, 0.999)):

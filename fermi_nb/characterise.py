@@ -779,7 +779,7 @@ def _matched(table, sel, truth, min_ts):
 def evaluate_characterised(table: pd.DataFrame,    # characterise output + sky_seed and the TRUTH_COLUMNS (true_label, ...)
                            truth: pd.DataFrame,    # every true source of those skies: sky_seed, source_id, expected_ts
                            calibration: dict,      # models.calibration (classes, threshold_real)
-                           min_expected_ts: float = 25.,  # the 'bright' subset of the flux and completeness metrics
+                           min_expected_ts: float = DETECTABLE_TS,  # the 'bright' subset of the flux and completeness metrics
                            label_floor_ts: float = None,  # characterisation.label_min_expected_ts: also the location coverage of the matches at or above it
                           ) -> tuple[dict, dict]:  # (metrics, per-detection details for figures)
     "Test metrics of a characterised detection list against the simulated truth."

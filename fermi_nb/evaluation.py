@@ -264,8 +264,8 @@ def pool_counts(tables: list,          # rate tables with n_true, n_det, n_tp (e
 def chance_purity(dets: list,          # detection tables (glon_deg, glat_deg), one per sky
                   truths: list,        # true-source tables, one per sky
                   radius_deg: float,   # match radius [deg]
-                  shift_deg: float = 1.0,  # displacement of the detections [deg]
-                  n_draws: int = 3,    # random displacements averaged
+                  shift_deg: float,    # displacement of the detections [deg] (localisation.chance_shift_deg)
+                  n_draws: int,        # random displacements averaged (localisation.chance_n_draws)
                   seed: int = 0,       # seed of the position angles
                  ) -> dict:            # chance_purity, chance_purity_err, shift_deg, n_draws
     "Fraction of detections matched to a true source after moving them `shift_deg` away: the purity of chance."
@@ -338,7 +338,7 @@ def run_evaluation(run_dir,                 # pipeline run directory with locali
                        sep68_deg=float(np.percentile(sep, 68)) if len(sep) else float('nan'),
                        match_radius_deg=match_radius_deg, threshold_start=float(profile.localisation.threshold_start),
                        best_f1_threshold=float(run_pr.threshold[f1.idxmax()]), best_f1=float(f1.max()),
-                       **chance_purity(dets, truths, match_radius_deg),
+                       **chance_purity(dets, truths, match_radius_deg, profile.localisation.chance_shift_deg, profile.localisation.chance_n_draws),
                        seconds=round(time.time() - t_start, 1))
     # purity of genuine detections: a false one still matches with the chance probability c, so P = f + (1 − f) c
     run_metrics['purity_chance_corrected'] = (run_metrics['purity'] - run_metrics['chance_purity']) / (1 - run_metrics['chance_purity'])

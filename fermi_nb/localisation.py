@@ -536,13 +536,12 @@ def with_prob_threshold(profile: Profile,       # profile to copy
 
 def band_purity(dets: list,              # detection tables (glon_deg, glat_deg), one per sky
                 truths: list,            # true-source tables (glon_deg, glat_deg), one per sky
-                profile: Profile,        # real_data.crossmatch_radius_deg (match radius) and lat_split_deg (bands)
-                shift_deg: float = 1.0,  # chance level: detections moved this far along random position angles [deg]
-                n_draws: int = 3,        # chance level: random displacements averaged
+                profile: Profile,        # real_data.crossmatch_radius_deg (match radius), lat_split_deg (bands); localisation.chance_shift_deg / chance_n_draws (chance level)
                 seed: int = 0,           # chance level: seed of the position angles
                ) -> dict:                # per band 'highb'/'lowb': n_det, matched, chance, purity_cc
     "Matched fraction of the detections per |b| band, its chance level and the chance-corrected purity (matched − chance) / (1 − chance), pooled over skies."
     rd, rng = profile.real_data, np.random.default_rng(seed)
+    shift_deg, n_draws = profile.localisation.chance_shift_deg, profile.localisation.chance_n_draws
     has_match = lambda d, t: crossmatch(d, t, rd.crossmatch_radius_deg, one_to_one=False)['idx_ref'].to_numpy() >= 0
     tot = {band: np.zeros(3) for band in ('highb', 'lowb')}     # detections, matched, chance-matched (mean over draws)
     for d, t in zip(dets, truths):

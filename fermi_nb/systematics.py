@@ -55,7 +55,7 @@ def _rate(k, n) -> tuple[float, float]:
     p, e = binomial_rate(k, n); return float(p), float(e)
 
 def case_metrics(ev: dict,                      # evaluate_skies output of one case (needs 'det', 'truth', 'matches', 'per_sky')
-                 lat_split_deg: float = 10.0,   # |b| dividing 'plane' from 'high' [deg]
+                 lat_split_deg: float,          # |b| dividing 'plane' from 'high' [deg] (real_data.lat_split_deg)
                  ts_thresholds=TS_THRESHOLDS,   # expected-TS thresholds of the completeness columns
                 ) -> dict:                      # flat dict of counts, rates and errors
     "Completeness (all, TS ≥ thresholds), purity and false positives per sky, overall and per latitude half."
@@ -91,7 +91,7 @@ def evaluate_cases(dets: dict,          # {(train_model, test_model): [detection
     return out
 
 def cross_table(evals: dict,                    # {(train_model, test_model): evaluate_skies output} (evaluate_cases)
-                lat_split_deg: float = 10.0,    # |b| dividing 'plane' from 'high' [deg]
+                lat_split_deg: float,           # |b| dividing 'plane' from 'high' [deg] (real_data.lat_split_deg)
                 ts_thresholds=TS_THRESHOLDS,    # expected-TS thresholds of the completeness columns
                ) -> pd.DataFrame:               # one row per case: train_model, test_model, matched + case_metrics columns
     "The train × test table: one row per case."
@@ -175,7 +175,7 @@ def run_comparison(out_dir,                         # work directory (created): 
                    max_train_patches: int | None = None, # random subset of the training patches (None → all)
                    max_val_patches: int | None = None,   # random subset of the validation patches (None → all)
                    seed: int = 0,                   # training.seed: sky seeds, weights, Poisson draws
-                   lat_split_deg: float = 10.0,     # |b| of the plane/high-latitude split [deg]
+                   lat_split_deg: float | None = None, # |b| of the plane/high-latitude split [deg]; None → the profile's real_data.lat_split_deg
                    log: bool = True,                # print one line per step
                    progress: bool = False,          # tqdm bars of the simulation and patching
                   ) -> dict:                        # table, deltas, evals, background, summary
@@ -235,6 +235,7 @@ def run_comparison(out_dir,                         # work directory (created): 
                     dets[(a, b)].append(det)
     walls['localise_s'] = time.time() - t0; _log(log, f"localised {len(models) ** 2} × {n_test_skies} test skies in {walls['localise_s']:.0f} s")
     radius = profiles[models[0]].localisation.match_radius_deg
+    if lat_split_deg is None: lat_split_deg = profiles[models[0]].real_data.lat_split_deg
     evals = evaluate_cases(dets, truths, radius)
     table = cross_table(evals, lat_split_deg)
     deltas = cross_deltas(table)
