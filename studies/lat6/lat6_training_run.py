@@ -11,11 +11,11 @@ Not a test: it takes ~45 min on 2 shared CPU cores. Stages (each skips what is a
             subset of --max-train-patches training patches; validation on a fixed subset (--max-val-patches), fixed Poisson draw
   test      localise one unrotated test sky (one Poisson realisation) and evaluate completeness/purity at
             localisation.match_radius_deg (0.3 deg)
-  export    copy history.csv (+ the run's numbers) to bench/results/lat6_training_history.csv / lat6_training.json
+  export    copy history.csv (+ the run's numbers) to studies/lat6/results/lat6_training_history.csv / lat6_training.json
 
-Reproduce the recorded run (bench/results/lat6_training.json, lat6_training_history.csv) in one command:
+Reproduce the recorded run (studies/lat6/results/lat6_training.json, lat6_training_history.csv) in one command:
   FERMI_NB_DATA=/work/shared/data TF_NUM_INTEROP_THREADS=1 TF_NUM_INTRAOP_THREADS=2 \\
-    nice -n 5 .venv/bin/python bench/lat6_training_run.py --work /tmp/lat6run --stages all --epochs 14 --max-train-patches 512 --max-val-patches 256
+    nice -n 5 .venv/bin/python studies/lat6/lat6_training_run.py --work /tmp/lat6run --stages all --epochs 14 --max-train-patches 512 --max-val-patches 256
 (it was made in steps: --stages simulate,patch,time; --stages train --epochs 6; the same with --epochs 30 under
 `timeout 840`, which stopped it during epoch 15 after 14 completed epochs; --stages test,export. Re-running with a
 larger --epochs continues the run from /tmp/lat6run/miun.)
@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / 'bench' / 'results'
+REPO = Path(__file__).resolve().parents[2]
+RESULTS = Path(__file__).resolve().parent / 'results'
 
 
 class SubsetPatches:

@@ -5,7 +5,7 @@ the detector saw), several classifier variants and scores the three-group balanc
 the 5-class network as in 41 (minority rotations), the 5-class network with all 8 rotations/flips of every image, and a
 direct 3-group head (balanced group weights, 8 rotations/flips); each with the decision rules of 41.
 
-Usage: FERMI_NB_DATA=... python bench/characterise_group_heads.py RUN_DIR [OUT_JSON]
+Usage: FERMI_NB_DATA=... python studies/characterisation/characterise_group_heads.py RUN_DIR [OUT_JSON]
 """
 import json, sys, time
 from pathlib import Path
@@ -88,4 +88,4 @@ def main(run_dir, out_json):
 
 
 if __name__ == '__main__':
-    main(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else 'bench/results/characterise_group_heads_quick.json')
+    main(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else 'studies/characterisation/results/characterise_group_heads_quick.json')

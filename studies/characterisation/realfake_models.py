@@ -7,7 +7,7 @@ regression that 41 now uses (`fit_logistic`), gradient boosting on the same feat
 radial profiles (four annuli per energy bin). Also the logistic model's AUC against true positives of sources with
 expected TS >= 9 only (how much of the gap is matches to sources too faint to be seen).
 
-Usage: FERMI_NB_DATA=... python bench/realfake_models.py RUN_DIR [OUT_JSON]
+Usage: FERMI_NB_DATA=... python studies/characterisation/realfake_models.py RUN_DIR [OUT_JSON]
 """
 import json, sys, time
 from pathlib import Path
