@@ -18,7 +18,7 @@ from .catalog import crossmatch, crossmatch_report, load_4fgl, write_catalog
 
 # %% auto #0
 __all__ = ['aperture_table', 'aperture_sum', 'poisson_ts', 'local_maxima', 'classical_templates', 'band_to_s1',
-           'classical_catalog', 'classical_stage_dir', 'write_classical_stage']
+           'classical_catalog', 'write_classical_stage']
 
 # %% ../nbs/51_classical.ipynb #f9cbcc25
 @functools.lru_cache(maxsize=8)
@@ -102,11 +102,6 @@ def classical_catalog(counts: np.ndarray,    # observed counts map (HEALPix RING
     return df
 
 # %% ../nbs/51_classical.ipynb #b133b9bb
-def classical_stage_dir(run_dir) -> Path:
-    "RUN_DIR/classical (created)."
-    from fermi_nb.runner import stage_dir
-    return stage_dir(run_dir, 'classical')
-
 def write_classical_stage(run_dir,            # pipeline run directory
                           out_dir,            # where the catalogue was written (RUN_DIR/classical)
                           classical: pd.DataFrame, # classical_catalog output

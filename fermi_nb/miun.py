@@ -17,14 +17,26 @@ from keras import layers, ops
 from .config import Profile, ProfileError, load_profile, profile_from_dict, atomic_write_text
 
 # %% auto #0
-__all__ = ['NORMALISATIONS', 'BN_MOMENTUM', 'GEOMETRY_KEYS', 'LOSSES', 'PROFILE_MEMBER', 'CPU_REPLICAS_ENV', 'input_levels',
-           'unet_depth', 'architecture_table', 'normalise_counts', 'NormaliseCounts', 'build_miun', 'disk_masks',
-           'toy_patches', 'square_symmetry', 'augment_dihedral', 'ProfileMismatchError', 'check_geometry',
-           'InMemoryPatches', 'open_patch_source', 'make_dataset', 'SegmentationLoss', 'confusion_scores',
-           'pixel_scores', 'AdjustedAccuracy', 'DiceScore', 'PixelPrecision', 'PixelRecall', 'miun_metrics',
-           'get_strategy', 'save_miun', 'saved_profile', 'load_miun', 'predict_patches', 'ResumableEarlyStopping',
-           'ResumableReduceLROnPlateau', 'TrainingState', 'positive_fraction', 'training_data', 'train_miun',
-           'plot_history', 'train_losses', 'miun_stage_settings', 'write_miun_stage', 'run_miun', 'train_cli']
+__all__ = ['NORMALISATIONS', 'BN_MOMENTUM', 'GEOMETRY_KEYS', 'LOSSES', 'PROFILE_MEMBER', 'CPU_REPLICAS_ENV',
+           'miun_stage_settings', 'input_levels', 'unet_depth', 'architecture_table', 'normalise_counts',
+           'NormaliseCounts', 'build_miun', 'disk_masks', 'toy_patches', 'square_symmetry', 'augment_dihedral',
+           'ProfileMismatchError', 'check_geometry', 'InMemoryPatches', 'open_patch_source', 'make_dataset',
+           'SegmentationLoss', 'confusion_scores', 'pixel_scores', 'AdjustedAccuracy', 'DiceScore', 'PixelPrecision',
+           'PixelRecall', 'miun_metrics', 'get_strategy', 'save_miun', 'saved_profile', 'load_miun', 'predict_patches',
+           'ResumableEarlyStopping', 'ResumableReduceLROnPlateau', 'TrainingState', 'positive_fraction',
+           'training_data', 'train_miun', 'plot_history', 'train_losses', 'write_miun_stage', 'run_miun', 'train_cli']
+
+# %% ../nbs/20_miun.ipynb #5b16bd5d
+def miun_stage_settings(run_dir,          # pipeline run directory
+                        profile: Profile, # the run's profile
+                        patch_store,      # notebook's patch store (None → RUN_DIR/patching)
+                        out_dir,          # notebook's output directory (None → RUN_DIR/miun)
+                        losses,           # losses of the comparison
+                        compare_losses: bool, # also train the other losses on the run's patches
+                       ) -> tuple:        # (patch_store, out_dir, epochs None = the profile's, losses)
+    "Pipeline settings of the training: the run's patch stores and directory, the profile's epochs, the profile's loss only unless the comparison is asked for."
+    return (patch_store or Path(run_dir) / 'patching', out_dir or Path(run_dir) / 'miun', None,
+            list(losses) if compare_losses else [profile.training.loss])
 
 # %% ../nbs/20_miun.ipynb #59d4fa85
 def _as_profile(profile) -> Profile:
@@ -703,17 +715,6 @@ def train_losses(profile: Profile,     # analysis profile
                             val_acc_a=best.val_acc_a, val_dice=best.val_dice, val_precision=best.val_precision,
                             val_recall=best.val_recall, last_val_acc_a=hist.val_acc_a.iloc[-1]))
     return pd.DataFrame(results).set_index('loss'), histories
-
-def miun_stage_settings(run_dir,          # pipeline run directory
-                        profile: Profile, # the run's profile
-                        patch_store,      # notebook's patch store (None → RUN_DIR/patching)
-                        out_dir,          # notebook's output directory (None → RUN_DIR/miun)
-                        losses,           # losses of the comparison
-                        compare_losses: bool, # also train the other losses on the run's patches
-                       ) -> tuple:        # (patch_store, out_dir, epochs None = the profile's, losses)
-    "Pipeline settings of the training: the run's patch stores and directory, the profile's epochs, the profile's loss only unless the comparison is asked for."
-    return (patch_store or Path(run_dir) / 'patching', out_dir or Path(run_dir) / 'miun', None,
-            list(losses) if compare_losses else [profile.training.loss])
 
 def write_miun_stage(run_dir,             # pipeline run directory
                      profile: Profile,    # the run's profile
