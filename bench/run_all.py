@@ -5,7 +5,7 @@ its numbers and writes its JSON into bench/results/. This driver only sequences 
 which ran and how long each took; a failing benchmark is reported and the others still run.
 
 Run: .venv/bin/python bench/run_all.py [--only simulate,patching] [--profile lat6]
-The studies on finished runs (real573w_*, lat6_*, gc_*, characterisation_*) need a run directory and are not
+The experiments are in studies/ (each with a README); the real573w_* scripts here need a run directory and are not
 part of this list; their docstrings give their commands.
 """
 import argparse, subprocess, sys, time

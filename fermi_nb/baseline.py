@@ -12,7 +12,8 @@ import astropy.units as u
 from astropy.coordinates import SkyCoord
 from .config import Profile, load_profile
 from .instrument import bin_psf
-from .localisation import candidates_to_sky, stitch, edge_distance_px, find_candidates
+from .geometry import edge_distance_px, subpixel_peaks
+from .localisation import candidates_to_sky, stitch, find_candidates
 from .evaluation import evaluate, match_catalogs
 
 # %% auto #0
@@ -146,15 +147,8 @@ def ts_peaks(dataset,                      # MapDataset of one patch
     sq = np.sign(ts) * np.sqrt(np.abs(ts))
     tab = find_peaks(res['sqrt_ts'], threshold=sqrt_ts_threshold, min_distance=min_distance_px)
     x = np.asarray(tab['x'], int) if len(tab) else np.zeros(0, int); y = np.asarray(tab['y'], int) if len(tab) else np.zeros(0, int)
-    H, W = ts.shape
-    def _parabola(c, lo, hi):
-        den = lo - 2 * c + hi
-        with np.errstate(invalid='ignore', divide='ignore'): d = np.where(den < 0, 0.5 * (lo - hi) / den, 0.0)
-        return np.clip(d, -0.5, 0.5)
-    c = sq[y, x]
-    dx = np.where((x > 0) & (x < W - 1), _parabola(c, sq[y, np.maximum(x - 1, 0)], sq[y, np.minimum(x + 1, W - 1)]), 0.0)
-    dy = np.where((y > 0) & (y < H - 1), _parabola(c, sq[np.maximum(y - 1, 0), x], sq[np.minimum(y + 1, H - 1), x]), 0.0)
-    peaks = pd.DataFrame({'patch_id': np.full(len(x), patch_id, np.int64), 'x_px': x + dx, 'y_px': y + dy,
+    xs, ys, c = subpixel_peaks(sq[None], np.zeros(len(x), int), y, x)
+    peaks = pd.DataFrame({'patch_id': np.full(len(x), patch_id, np.int64), 'x_px': xs, 'y_px': ys,
                           'ts': ts[y, x], 'sqrt_ts': c})
     return peaks, ts
 

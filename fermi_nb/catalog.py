@@ -15,13 +15,14 @@ from astropy.table import Table
 from scipy.spatial import cKDTree
 import fermi_nb
 from .config import load_profile, Profile, atomic_write
+from .geometry import match_positions, counterpart_index, is_high_latitude
 from .data import have_data, data_path, sha256_of
 
 # %% auto #0
 __all__ = ['CLASS_COLUMNS', 'P_REAL_CLASS_MIN', 'FLAG_BITS', 'COLUMN_UNITS', 'COLUMN_DESCRIPTIONS', 'jname', 'unique_names',
            'galactic_to_j2000', 'predicted_class', 'catalog_table', 'strip_machine_paths', 'resolve_provenance',
-           'region_text', 'write_catalog', 'read_catalog', 'synthetic_detections', 'catalog_sources', 'unit_vectors',
-           'load_4fgl', 'crossmatch', 'crossmatch_report', 'report_headline', 'profile_data_files', 'file_version',
+           'region_text', 'write_catalog', 'read_catalog', 'synthetic_detections', 'catalog_sources', 'load_4fgl',
+           'crossmatch', 'crossmatch_report', 'report_headline', 'profile_data_files', 'file_version',
            'characterisation_model_dir', 'test_detection_tables']
 
 # %% ../nbs/50_catalog.ipynb #5e281f6a
@@ -289,14 +290,6 @@ def _lonlat(df: pd.DataFrame, what: str) -> tuple[np.ndarray, np.ndarray]:
         if lon in df.columns and lat in df.columns: return df[lon].to_numpy(float), df[lat].to_numpy(float)
     raise ValueError(f"{what}: needs columns glon_deg/glat_deg (or GLON/GLAT), has {list(df.columns)}")
 
-def unit_vectors(glon_deg, glat_deg) -> np.ndarray:
-    "(n, 3) unit vectors of Galactic positions [deg]."
-    l, b = np.radians(np.asarray(glon_deg, float)), np.radians(np.asarray(glat_deg, float))
-    return np.column_stack([np.cos(b) * np.cos(l), np.cos(b) * np.sin(l), np.sin(b)])
-
-def _chord(deg): return 2.0 * np.sin(np.radians(np.asarray(deg, float)) / 2.0)
-def _deg(chord): return np.degrees(2.0 * np.arcsin(np.clip(np.asarray(chord, float) / 2.0, 0, 1)))
-
 def load_4fgl(path=None,  # FITS file; None → the profile's real_data.catalog via data_path
               profile: Profile|str='real573w',  # profile naming the catalogue when path is None
              ) -> pd.DataFrame:
@@ -334,35 +327,20 @@ def crossmatch(cat: pd.DataFrame,   # catalogue to match: glon_deg/glat_deg (or 
                pixel_deg: float=0.0,   # map pixel size for the 'error' rule [deg]
                cap_deg: float=1.0,     # largest association radius of the 'error' rule [deg]
               ) -> pd.DataFrame:       # one row per cat row: idx_cat, idx_ref (-1 none), sep_deg (NaN none)
-    "Positional cross-match on the sphere (KD-tree on unit vectors)."
+    "Positional cross-match on the sphere (`geometry.match_positions`, nearest pair first)."
     if rule not in ('radius', 'error'): raise ValueError(f"crossmatch: rule='{rule}' is not one of ('radius', 'error')")
     if not radius_deg > 0: raise ValueError(f"crossmatch: radius_deg={radius_deg} must be > 0")
     lc, bc = _lonlat(cat, 'crossmatch cat'); lr, br = _lonlat(ref, 'crossmatch ref')
-    out = pd.DataFrame({'idx_cat': np.arange(len(cat)), 'idx_ref': -np.ones(len(cat), int), 'sep_deg': np.nan})
-    if len(cat) == 0 or len(ref) == 0: return out
-    vc, vr = unit_vectors(lc, bc), unit_vectors(lr, br)
-    search_deg = radius_deg if rule == 'radius' else max(cap_deg, radius_deg)
-    pairs = cKDTree(vc).sparse_distance_matrix(cKDTree(vr), float(_chord(search_deg)), output_type='ndarray')  # keeps 0 distances
-    i, j, sep = pairs['i'].astype(int), pairs['j'].astype(int), _deg(pairs['v'])
     if rule == 'error':
         rc = _col(cat, 'r95_deg'); rr = _col(ref, 'r95_deg')
         rc = np.where(np.isfinite(rc), rc, radius_deg); rr = np.where(np.isfinite(rr), rr, radius_deg)
-        lim = np.minimum(np.sqrt(rc[i] ** 2 + rr[j] ** 2 + (pixel_deg / 2) ** 2), cap_deg)
-        ok = sep <= lim; i, j, sep = i[ok], j[ok], sep[ok]
+        limit = lambda i, j: np.minimum(np.sqrt(rc[i] ** 2 + rr[j] ** 2 + (pixel_deg / 2) ** 2), cap_deg)
+        search_deg = max(cap_deg, radius_deg)
     else:
-        ok = sep <= radius_deg; i, j, sep = i[ok], j[ok], sep[ok]
-    order = np.lexsort((j, i, sep))
-    i, j, sep = i[order], j[order], sep[order]
-    if one_to_one:
-        used_c, used_r = np.zeros(len(cat), bool), np.zeros(len(ref), bool)
-        for a, b_, s in zip(i, j, sep):
-            if used_c[a] or used_r[b_]: continue
-            used_c[a] = used_r[b_] = True
-            out.iat[a, 1] = b_; out.iat[a, 2] = s
-    else:
-        first = np.unique(i, return_index=True)[1]
-        out.loc[i[first], 'idx_ref'] = j[first]; out.loc[i[first], 'sep_deg'] = sep[first]
-    return out
+        limit, search_deg = (lambda i, j: radius_deg), radius_deg
+    pairs = match_positions(lc, bc, lr, br, search_deg, one_to_one=one_to_one, pair_limit_deg=limit)
+    idx_ref, sep = counterpart_index(pairs, len(cat))
+    return pd.DataFrame({'idx_cat': np.arange(len(cat)), 'idx_ref': idx_ref, 'sep_deg': sep})
 
 # %% ../nbs/50_catalog.ipynb #d3063c3e
 def _sky_x(glon_deg): return -np.radians(((np.asarray(glon_deg) + 180.0) % 360.0) - 180.0)  # l increases to the left
@@ -394,8 +372,8 @@ def crossmatch_report(det: pd.DataFrame,   # detections: glon_deg, glat_deg, opt
         rm = crossmatch(fgl, det, radius_deg, one_to_one=False, **kw)
     det_ok = dm['idx_ref'].to_numpy() >= 0; ref_ok = rm['idx_ref'].to_numpy() >= 0
     flux = fgl['Flux1000'].to_numpy(float)
-    bands = {f'|b|>{lat_split_deg:g}': (np.abs(lat_r) > lat_split_deg, np.abs(lat_d) > lat_split_deg),
-             f'|b|<{lat_split_deg:g}': (np.abs(lat_r) <= lat_split_deg, np.abs(lat_d) <= lat_split_deg)}
+    high_r, high_d = is_high_latitude(lat_r, lat_split_deg), is_high_latitude(lat_d, lat_split_deg)
+    bands = {f'|b|>{lat_split_deg:g}': (high_r, high_d), f'|b|<{lat_split_deg:g}': (~high_r, ~high_d)}
     comp, dets = [], []
     for band, (sr, sd) in bands.items():
         for thr in flux_thresholds_ph_cm2_s:

@@ -13,7 +13,8 @@ from scipy.optimize import minimize_scalar
 from scipy.spatial import cKDTree
 from sklearn.metrics import roc_auc_score, roc_curve, balanced_accuracy_score, confusion_matrix
 from .config import Profile, load_profile
-from .localisation import lonlat_to_unit, angular_sep_deg
+from .geometry import lonlat_to_unit, angular_sep_deg
+from .localisation import disk_kernel
 from .source_images import (FAKE, CountsMaps, DetectorPatches, patch_images, patch_resolutions,
                                     yearly_bin_weights, development_detections)
 
@@ -25,9 +26,9 @@ __all__ = ['N_DETECTOR', 'N_BASE_SCALARS', 'NEIGHBOUR_CAP', 'DETECTABLE_TS', 'IM
            'youden_threshold', 'purity_threshold', 'reliability', 'auc_standard_error', 'sigma_scale_1d', 'r_quantile',
            'CharacterisationModels', 'check_profile_compatible', 'save_characterisation', 'load_characterisation',
            'combine_classes', 'class_decision', 'group_decision', 'class_within_group', 'fit_class_threshold',
-           'fit_galactic_offset', 'predict_arrays', 'characterise', 'train_classifier', 'dihedral',
+           'fit_galactic_offset', 'predict_arrays', 'characterise', 'train_classifier', 'all_square_symmetries',
            'build_feature_head', 'train_feature_head', 'train_characterisation', 'group_probabilities',
-           'evaluate_characterisation', 'evaluate_characterised', 'decision_variants']
+           'evaluate_characterisation', 'evaluate_characterised', 'run_characterisation', 'decision_variants']
 
 # %% ../nbs/41_characterise.ipynb #5b7643ad
 def _keras():
@@ -114,7 +115,6 @@ def detector_features(detections: pd.DataFrame,  # one sky's localisation output
                       profile: Profile,          # analysis profile (the disk of the detector's targets, the match radius)
                      ) -> np.ndarray:            # (n, N_DETECTOR) float32: peak_prob, score / disk pixels, log(1 + n_merged), nearest_detection
     "What the detector said about each detection (peak probability, disk score, merged patch candidates) and its nearest neighbour in the list."
-    from fermi_nb.localisation import disk_kernel
     col = lambda c: np.nan_to_num(detections[c].to_numpy(float), nan=0.0) if c in detections else np.zeros(len(detections))
     disk = float(disk_kernel(profile.patches.mask_radius_px).sum())
     nn_dist, nn_ratio = nearest_detection(detections, profile.localisation.match_radius_deg)
@@ -585,7 +585,7 @@ def train_classifier(profile: Profile, x_tr: dict, y_tr, x_va: dict, y_va,  # in
     return fit_network(net, keras.losses.SparseCategoricalCrossentropy(from_logits=True), x_tr, y_tr, x_va, y_va,
                        profile, seed, _balanced_weights(y_tr, n_classes))
 
-def dihedral(x: dict, y: np.ndarray) -> tuple[dict, np.ndarray]:
+def all_square_symmetries(x: dict, y: np.ndarray) -> tuple[dict, np.ndarray]:
     "The 8 rotations and reflections of every image (scalars and labels repeated)."
     ims = [x['image']] + [np.rot90(x['image'], k, axes=(1, 2)) for k in (1, 2, 3)]
     ims += [np.flip(a, 2) for a in ims]
@@ -779,7 +779,7 @@ def _matched(table, sel, truth, min_ts):
 def evaluate_characterised(table: pd.DataFrame,    # characterise output + sky_seed and the TRUTH_COLUMNS (true_label, ...)
                            truth: pd.DataFrame,    # every true source of those skies: sky_seed, source_id, expected_ts
                            calibration: dict,      # models.calibration (classes, threshold_real)
-                           min_expected_ts: float = 25.,  # the 'bright' subset of the flux and completeness metrics
+                           min_expected_ts: float = DETECTABLE_TS,  # the 'bright' subset of the flux and completeness metrics
                            label_floor_ts: float = None,  # characterisation.label_min_expected_ts: also the location coverage of the matches at or above it
                           ) -> tuple[dict, dict]:  # (metrics, per-detection details for figures)
     "Test metrics of a characterised detection list against the simulated truth."
@@ -847,6 +847,136 @@ def evaluate_characterised(table: pd.DataFrame,    # characterise output + sky_s
     details = dict(real=real, bright=bright, is_real=is_real, dflux=dflux, p_real=p, reliability=(mp, fy, cnt),
                    y_class=y, y_pred=pred, y_group=yg, group_pred=pgi, d_raw=d_raw, d_ref=d_ref, r68=r68, r95=r95)
     return m, details
+
+# %% ../nbs/41_characterise.ipynb #434ff98e
+def run_characterisation(run_dir,             # pipeline run directory with source_images/{train,val,test}_labelled.csv
+                         profile: Profile,    # the run's profile
+                         data_seed: int,      # seed of the Poisson realisations of training and test
+                         n_realisations: int, # Poisson realisations of each training detection
+                        ) -> dict:            # the stage's metrics
+    "Pipeline stage: train the characterisation on the detector's own detections, characterise the test skies; tables, figures, checks and metrics under RUN_DIR/characterisation."
+    import matplotlib.pyplot as plt
+    from fermi_nb.runner import write_stage_metrics, figure_path, stage_dir
+    from fermi_nb.source_images import read_labelled, run_sky
+    from fermi_nb.localisation import write_csv_atomic
+    t_stage = time.perf_counter()
+    char_dir = stage_dir(run_dir, 'characterisation')
+    labelled = {}
+    for split in ('train', 'val', 'test'):
+        try: labelled[split] = read_labelled(run_dir, split)
+        except FileNotFoundError:
+            if split != 'val': raise
+    from fermi_nb.localisation import read_manifest
+    from fermi_nb.patching import PatchStore
+    manifest = read_manifest(run_dir)
+    from fermi_nb.sky import sky_dir
+    from astropy.table import Table
+    stores = {}
+    def by_sky(split):
+        "Per sky of the split: a loader of the counts the detector saw (its patch realisation, from the manifest's Poisson seed; built when used, one sky in memory at a time), its detections, and the split's number of true sources."
+        lab = labelled[split]; store = stores.setdefault(split, PatchStore(Path(run_dir) / 'patching' / split / 'patches.h5'))
+        entries = {int(e['sky_seed']): e for e in manifest['splits'][split]}
+        loaders, dets, n_true = [], [], 0
+        for s in sorted(lab.sky_seed.unique()):
+            e = entries[int(s)]
+            loaders.append(lambda e=e, s=s: DetectorPatches.from_store(store, e['sky_index'], e['poisson_seed'], run_sky(run_dir, split, s)))
+            dets.append(lab[lab.sky_seed == s].reset_index(drop=True))
+            ts = Table.read(sky_dir(Path(run_dir) / 'simulate' / split, int(s)) / 'sources.fits')['expected_ts']
+            n_true += int((np.asarray(ts) >= DETECTABLE_TS).sum())   # the completeness denominator of the working threshold
+        return loaders, dets, n_true
+    train_skies, train_dets, _ = by_sky('train')
+    val_skies, val_dets, val_n_true = by_sky('val') if 'val' in labelled else (None, None, None)
+    print(f"training on {sum(map(len, train_dets))} detections of {len(train_skies)} skies, validating on "
+          + (f"{sum(map(len, val_dets))} detections of {len(val_skies)} skies" if val_dets else f"a {profile.characterisation.val_fraction:.0%} hold-out"))
+    run_models = train_characterisation(profile, train_dets, train_skies, char_dir / 'models', seed=data_seed,
+                                        n_realisations=n_realisations, val_detections=val_dets, val_skies=val_skies,
+                                        val_n_sources=val_n_true)
+    print(f"trained in {run_models.calibration['train_seconds']} s:",
+          {k: round(v, 3) if isinstance(v, float) else v for k, v in run_models.calibration.items() if k in ('t_realfake', 'b_realfake', 't_class', 'threshold_real', 'threshold_youden', 'val_purity', 'val_completeness_loss', 'flux_sigma_scale', 'loc_sigma_scale', 'loc_r95_scale', 'threshold_class')})
+    run_models = load_characterisation(char_dir / 'models', profile)   # what 50/52 will load
+    test_skies, test_dets, _ = by_sky('test')
+    loc_cols = [c for c in test_dets[0].columns if c not in TRUTH_COLUMNS and c != 'split']
+    parts, truth = [], []
+    for load, det in zip(test_skies, test_dets):
+        dp = load()
+        out = characterise(det[loc_cols], dp, run_models, profile, np.random.default_rng(data_seed + int(dp.sky.seed)))
+        parts.append(pd.concat([out, det[list(TRUTH_COLUMNS)].rename(columns=TRUTH_COLUMNS)], axis=1))
+        truth.append(dp.sky.sources[['source_id', 'expected_ts']].assign(sky_seed=int(dp.sky.seed)))
+    for st in stores.values(): st.close()
+    characterised = pd.concat(parts, ignore_index=True)
+    write_csv_atomic(characterised, char_dir / 'test_characterised.csv')
+    truth = pd.concat(truth, ignore_index=True)
+    run_metrics, run_detail = evaluate_characterised(characterised, truth, run_models.calibration,
+                                                     label_floor_ts=profile.characterisation.label_min_expected_ts)
+    print(f"{len(characterised)} test detections characterised → {char_dir / 'test_characterised.csv'}")
+    print(pd.Series({k: v for k, v in run_metrics.items() if not isinstance(v, list)}).to_string())
+    variants = decision_variants(characterised, truth, run_models.calibration)
+    write_csv_atomic(variants.reset_index(), char_dir / 'decision_variants.csv')
+    print(variants.round(3).to_string())
+    m, d, cl = run_metrics, run_detail, run_models.calibration['classes']
+    real, bright = d['real'], d['bright']
+    # flux
+    fig, ax = plt.subplots(1, 2, figsize=(9, 3.6))
+    yt = np.log10(characterised.true_s1_ph_cm2_s.to_numpy(float)[real]); yp = characterised.flux_log10_s1.to_numpy(float)[real]
+    ax[0].errorbar(yt, yp, characterised.flux_log10_s1_err.to_numpy(float)[real], fmt='none', ecolor='0.8', lw=0.5)
+    ax[0].scatter(yt, yp, s=3, c=np.where(bright[real], 'C0', 'C1'))
+    ax[0].plot([yt.min(), yt.max()], [yt.min(), yt.max()], 'k--')
+    ax[0].set_xlabel('true log10 S1'); ax[0].set_ylabel('predicted'); ax[0].set_title('true positives (blue: TS ≥ 25)', fontsize=9)
+    z = d['dflux'][bright] / characterised.flux_log10_s1_err.to_numpy(float)[bright]
+    ax[1].hist(z, 40, range=(-4, 4), density=True, alpha=0.6); xx = np.linspace(-4, 4, 200)
+    ax[1].plot(xx, np.exp(-xx ** 2 / 2) / np.sqrt(2 * np.pi), 'k'); ax[1].set_xlabel('(pred − true) / σ, TS ≥ 25')
+    ax[1].set_title(f"median |Δ| = {m['flux_median_abs_dex_ts25']:.3f} dex, 68% coverage {m['flux_cov68_ts25']:.2f}", fontsize=9)
+    plt.tight_layout(); fig.savefig(figure_path(run_dir, 'characterisation_flux'), dpi=110); plt.show()
+    # real / fake
+    mp, fy, cnt = d['reliability']
+    fig, ax = plt.subplots(1, 3, figsize=(13, 3.6))
+    ax[0].plot([0, 1], [0, 1], 'k--'); ax[0].plot(mp[cnt > 0], fy[cnt > 0], 'o-', label=f"test, ECE={m['ece_real']:.3f}")
+    ax[0].set_xlabel('predicted p_real'); ax[0].set_ylabel('fraction real'); ax[0].legend(); ax[0].set_title('reliability', fontsize=9)
+    fpr, tpr, _ = roc_curve(real, d['p_real'])
+    ax[1].plot(fpr, tpr, label=f"AUC={m['auc_real']:.3f}")
+    ax[1].plot(1 - m['fake_rejected'], m['true_positive_kept'], 'ro', label=f"threshold {m['threshold_real']:.2f}")
+    ax[1].set_xlabel('FPR'); ax[1].set_ylabel('TPR'); ax[1].legend()
+    ax[2].hist([d['p_real'][real], d['p_real'][~real]], 20, range=(0, 1), label=['true positives', 'fakes'], histtype='step')
+    ax[2].axvline(m['threshold_real'], color='r'); ax[2].set_yscale('log'); ax[2].set_xlabel('p_real'); ax[2].legend()
+    ax[2].set_title(f"purity {m['purity_before']:.3f} → {m['purity_after']:.3f}, completeness "
+                    f"{m['completeness_before']:.3f} → {m['completeness_after']:.3f}", fontsize=9)
+    plt.tight_layout(); fig.savefig(figure_path(run_dir, 'characterisation_realfake'), dpi=110); plt.show()
+    # classes
+    cm, cmg = np.array(m['class_confusion']), np.array(m['group_confusion'])
+    fig, ax = plt.subplots(1, 4, figsize=(17, 4))
+    for a, mat, names, title in [(ax[0], cm, cl, f"classes, counts (accuracy {m['class_accuracy']:.2f})"),
+                                 (ax[1], cm / np.maximum(cm.sum(1, keepdims=True), 1), cl, f"row-normalised (balanced {m['class_balanced_accuracy']:.2f})"),
+                                 (ax[2], cmg, m['groups'], f"groups, counts (accuracy {m['group_accuracy']:.2f})"),
+                                 (ax[3], cmg / np.maximum(cmg.sum(1, keepdims=True), 1), m['groups'], f"row-normalised (balanced {m['group_balanced_accuracy']:.2f})")]:
+        a.imshow(mat, cmap='Blues'); a.set_xticks(range(len(names)), names, rotation=45, fontsize=7); a.set_yticks(range(len(names)), names, fontsize=7)
+        for (i, j), v in np.ndenumerate(mat): a.text(j, i, f'{v:.2f}' if mat.dtype.kind == 'f' else v, ha='center', va='center', fontsize=7)
+        a.set_title(title, fontsize=9); a.set_xlabel('predicted'); a.set_ylabel('true')
+    plt.tight_layout(); fig.savefig(figure_path(run_dir, 'characterisation_classes'), dpi=110); plt.show()
+    # location
+    fig, ax = plt.subplots(1, 2, figsize=(9, 3.6))
+    bins = np.linspace(0, np.quantile(d['d_raw'], 0.98), 30)
+    ax[0].hist(d['d_raw'], bins, alpha=0.5, label=f"raw (median {m['loc_median_offset_raw_deg']:.3f}°)")
+    ax[0].hist(d['d_ref'], bins, alpha=0.5, label=f"refined (median {m['loc_median_offset_refined_deg']:.3f}°)")
+    ax[0].set_xlabel('offset from true position [deg]'); ax[0].legend(fontsize=8)
+    ratio = d['d_ref'] / d['r68']; qq = np.linspace(0, 3, 100)
+    ax[1].plot(qq, 1 - np.exp(-0.5 * (qq * np.sqrt(-2 * np.log(0.32))) ** 2), 'k--', label='Rayleigh')
+    ax[1].plot(np.sort(ratio), np.linspace(0, 1, len(ratio)), label=f"test: r68 covers {m['loc_cov68']:.2f}, r95 {m['loc_cov95']:.2f}")
+    ax[1].set_xlim(0, 3); ax[1].set_xlabel('offset / r68'); ax[1].set_ylabel('fraction within'); ax[1].legend(fontsize=8)
+    plt.tight_layout(); fig.savefig(figure_path(run_dir, 'characterisation_location'), dpi=110); plt.show()
+    run_metrics['train_seconds'] = run_models.calibration['train_seconds']
+    run_metrics['n_train'], run_metrics['n_val'] = run_models.calibration['n_train'], run_models.calibration['n_val']
+    run_metrics['seconds'] = round(time.perf_counter() - t_stage, 1)
+    write_stage_metrics(run_dir, 'characterisation', run_metrics)
+    back = pd.read_csv(char_dir / 'test_characterised.csv')
+    n_test = sum(map(len, test_dets))
+    assert len(back) == n_test and back.sky_seed.nunique() == len(test_skies)
+    assert set(loc_cols) <= set(back.columns) and {'flux_log10_s1', 'p_real', 'is_real', 'cls_pred', 'r68_deg', 'true_label'} <= set(back.columns)
+    assert np.allclose(back[[f'p_{c}' for c in cl]].sum(axis=1), 1, atol=1e-4) and np.all(back.r95_deg > back.r68_deg)
+    assert m['auc_real'] > 0.6, m
+    assert m['flux_median_abs_dex_ts25'] < 0.5 * np.std(np.log10(back.true_s1_ph_cm2_s[bright])), m
+    assert m['group_balanced_accuracy'] > 1 / 3 + 0.1, m
+    return run_metrics
+
 
 # %% ../nbs/41_characterise.ipynb #5d33718b
 def decision_variants(table: pd.DataFrame,   # characterised test table with net_p_* columns and the truth columns

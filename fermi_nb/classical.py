@@ -13,11 +13,12 @@ from scipy.spatial import cKDTree
 from .config import load_profile, Profile
 from .data import have_data, data_path, load_map, validate_map
 from .diffuse import fit_templates_poisson, model_components, TEMPLATE_KEYS
-from .catalog import unit_vectors, crossmatch, crossmatch_report, load_4fgl, write_catalog
+from .geometry import lonlat_to_unit
+from .catalog import crossmatch, crossmatch_report, load_4fgl, write_catalog
 
 # %% auto #0
 __all__ = ['aperture_table', 'aperture_sum', 'poisson_ts', 'local_maxima', 'classical_templates', 'band_to_s1',
-           'classical_catalog']
+           'classical_catalog', 'write_classical_stage']
 
 # %% ../nbs/51_classical.ipynb #f9cbcc25
 @functools.lru_cache(maxsize=8)
@@ -100,3 +101,27 @@ def classical_catalog(counts: np.ndarray,    # observed counts map (HEALPix RING
     df = df.sort_values('ts', ascending=False, ignore_index=True)
     df.attrs['norms'] = norms
     return df
+
+# %% ../nbs/51_classical.ipynb #b133b9bb
+def write_classical_stage(run_dir,            # pipeline run directory
+                          out_dir,            # where the catalogue was written (RUN_DIR/classical)
+                          classical: pd.DataFrame, # classical_catalog output
+                          rep: dict,          # crossmatch_report of the detections against 4FGL-DR2
+                          paths: dict,        # write_catalog output
+                          profile: Profile,   # the run's profile (real_data section)
+                         ) -> dict:           # the stage's metrics
+    "Pipeline stage outputs: the raw detection table, the cross-match map and the headline numbers."
+    import json
+    from fermi_nb.runner import write_stage_metrics, figure_path
+    from fermi_nb.localisation import write_csv_atomic
+    from fermi_nb.catalog import report_headline
+    rd = profile.real_data
+    det_csv = write_csv_atomic(classical, Path(out_dir) / 'classical_detections.csv')
+    rep['figure'].savefig(figure_path(run_dir, 'classical_crossmatch'), dpi=110, bbox_inches='tight')
+    metrics = {'catalog': str(paths['fits']), 'detections': str(det_csv), 'n_det': len(classical),
+               'match_radius_deg': rd.crossmatch_radius_deg, **report_headline(rep, 'classical'),
+               **{f'norm_{k.split("/")[-1].removesuffix(".npy")}': float(v) for k, v in classical.attrs['norms'].items()}}
+    write_stage_metrics(run_dir, 'classical', metrics)
+    print(json.dumps(metrics, indent=1))
+    assert det_csv.exists() and metrics['n_det'] == len(pd.read_csv(det_csv))
+    return metrics

@@ -134,6 +134,8 @@ class LocalisationConfig:
     threshold_rule: str = 'fixed'         # 'fixed': use prob_threshold; 'validation': each run picks it on its validation skies (30_localisation, choose_prob_threshold)
     threshold_grid: list[float] = field(default_factory=lambda: [0.5, 0.4, 0.3, 0.2, 0.1, 0.05, 0.03])  # 'validation': candidate prob_thresholds
     threshold_min_purity: float = 0.95    # 'validation': the lowest grid value whose chance-corrected purity is ≥ this in both |b| bands wins
+    chance_shift_deg: float = 1.0         # chance level of a detection list: its detections moved this far along random position angles [deg]
+    chance_n_draws: int = 3               # chance level: random displacements averaged
 
 @dataclass
 class CharacterisationConfig:

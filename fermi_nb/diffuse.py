@@ -12,7 +12,8 @@ import healpy as hp
 from scipy.optimize import minimize
 from .config import Profile, load_profile
 from .data import data_path, have_data, load_map
-from .instrument import bin_psf, exposure_maps
+from .instrument import bin_psf, exposure_maps, render_geometry
+from .population import read_4fgl, band_photon_flux
 
 # %% auto #0
 __all__ = ['CALIBRATION_BAND_GEV', 'CALIBRATION_KEYS', 'TEMPLATE_KEYS', 'MODEL_COMPONENTS', 'SPECTRAL_SHAPES', 'COMPONENT_SHAPE',
@@ -193,8 +194,6 @@ def normalised_smooth(values: np.ndarray,   # HEALPix map
 def real_sky_model(profile: Profile,   # template profile (its fitted diffuse model)
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # (real counts, model counts, 4FGL mask), Nside 128
     "The real 2–20 GeV counts, their model (fitted diffuse + 4FGL-DR2 sources rendered with the PSF3 PSF) and the 4FGL mask."
-    from fermi_nb.sky import render_geometry
-    from fermi_nb.population import read_4fgl, band_photon_flux
     ref = load_profile('real573w')   # the real map's own selection (PSF3, 2–20 GeV) renders the 4FGL sources
     counts = load_map(profile.diffuse.counts_map or CALIBRATION_KEYS['counts'])
     exposure = load_map(CALIBRATION_KEYS['exposure'], npix=counts.size)

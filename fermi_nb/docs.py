@@ -83,7 +83,7 @@ def clean_for_docs(nb):
 RECORDED_KEY = 'fermi_nb_recorded_results'   # output metadata key marking a page that shows recorded results
 
 def recorded_results_note(missing: str,       # what is not available, e.g. 'the real 573-week counts map'
-                          shown: str,         # what is shown instead, e.g. 'bench/results/background_systematics_*.csv'
+                          shown: str,         # what is shown instead, e.g. 'studies/background_systematics/results/*.csv'
                          ):
     "Tell the reader (and the docs build) that this notebook shows recorded results because real data are missing."
     from IPython.display import display
@@ -209,7 +209,7 @@ def _tree_hash(h, root: Path, patterns=('**/*',), skip=()):
 def cache_key(nb_path) -> str:
     "Hash of what an executed notebook depends on: the notebook, the package, the recorded results, data presence."
     h = hashlib.sha256(Path(nb_path).read_bytes())
-    _tree_hash(h, PROJECT_DIR / 'fermi_nb', skip=('docs.py', '_modidx.py')); _tree_hash(h, PROJECT_DIR / 'bench' / 'results')
+    _tree_hash(h, PROJECT_DIR / 'fermi_nb', skip=('docs.py', '_modidx.py')); _tree_hash(h, PROJECT_DIR / 'bench' / 'results'); _tree_hash(h, PROJECT_DIR / 'studies')
     h.update(f"data={bool(os.environ.get('FERMI_NB_DATA'))}".encode())
     return h.hexdigest()[:20]
 

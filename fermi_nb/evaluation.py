@@ -4,17 +4,20 @@
 
 # %% ../nbs/31_evaluation.ipynb #d8880d8e
 from __future__ import annotations
+import json, time
 from dataclasses import dataclass
+from pathlib import Path
 import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 from .config import Profile, load_profile
-from .localisation import lonlat_to_unit, localise, synthetic_sky_prob_maps
+from .geometry import match_positions, shift_positions
+from .localisation import localise, synthetic_sky_prob_maps, disk_kernel
 
 # %% auto #0
 __all__ = ['QUANTITIES', 'Matches', 'match_catalogs', 'binomial_rate', 'completeness_purity', 'default_bins', 'binned_rates',
            'evaluate', 'plot_rates', 'pr_curve', 'plot_pr_curve', 'evaluate_skies', 'completeness_above',
-           'matched_table', 'pool_counts', 'shift_positions', 'chance_purity']
+           'matched_table', 'pool_counts', 'chance_purity', 'run_evaluation']
 
 # %% ../nbs/31_evaluation.ipynb #cbaa686d
 @dataclass
@@ -48,23 +51,11 @@ def match_catalogs(det: pd.DataFrame,        # detections: glon_deg, glat_deg
     if not radius_deg > 0: raise ValueError(f"radius_deg={radius_deg} must be > 0")
     nd, nt = len(det), len(truth)
     truth_matched, det_matched = np.zeros(nt, bool), np.zeros(nd, bool)
-    empty = pd.DataFrame({'truth_idx': np.array([], np.int64), 'det_idx': np.array([], np.int64), 'sep_deg': np.array([], float)})
-    if nd == 0 or nt == 0: return Matches(empty, truth_matched, det_matched, radius_deg)
-    vt, vd = lonlat_to_unit(truth.glon_deg, truth.glat_deg), lonlat_to_unit(det.glon_deg, det.glat_deg)
-    chord = 2 * np.sin(np.radians(radius_deg) / 2)
-    sdm = cKDTree(vt).sparse_distance_matrix(cKDTree(vd), chord, output_type='ndarray')   # (i, j, v)
-    if len(sdm) == 0: return Matches(empty, truth_matched, det_matched, radius_deg)
     order = np.argsort(-truth[brightness].to_numpy(float), kind='stable') if brightness in truth else np.arange(nt)
     rank = np.empty(nt, np.int64); rank[order] = np.arange(nt)
-    ti, dj, ch = sdm['i'], sdm['j'], sdm['v']
-    srt = np.lexsort((ch, rank[ti]))                      # by claim order, then distance
-    ti, dj, ch = ti[srt], dj[srt], ch[srt]
-    pairs = []
-    for i, j, c in zip(ti, dj, ch):
-        if truth_matched[i] or det_matched[j]: continue
-        truth_matched[i] = det_matched[j] = True
-        pairs.append((i, j, np.degrees(2 * np.arcsin(c / 2))))
-    out = pd.DataFrame(pairs, columns=['truth_idx', 'det_idx', 'sep_deg']).astype({'truth_idx': np.int64, 'det_idx': np.int64})
+    pairs = match_positions(truth.glon_deg, truth.glat_deg, det.glon_deg, det.glat_deg, radius_deg, rank_a=rank)
+    truth_matched[pairs.idx_a.to_numpy()] = True; det_matched[pairs.idx_b.to_numpy()] = True
+    out = pairs.rename(columns={'idx_a': 'truth_idx', 'idx_b': 'det_idx'})
     return Matches(out, truth_matched, det_matched, radius_deg)
 
 # %% ../nbs/31_evaluation.ipynb #4664cba0
@@ -179,7 +170,6 @@ def pr_curve(prob_maps: np.ndarray,    # (n_patches, P, P) network probabilities
              **localise_kw,            # stitch_radius_deg=, stitch_rule= overrides
             ) -> pd.DataFrame:         # threshold, n_det, n_tp, completeness(+_err), purity(+_err)
     "Completeness and purity of the whole-sky list versus the start threshold of the clustering."
-    from fermi_nb.localisation import disk_kernel
     loc = profile.localisation
     if thresholds is None:
         kmax = int(disk_kernel(profile.patches.mask_radius_px).sum())
@@ -271,22 +261,11 @@ def pool_counts(tables: list,          # rate tables with n_true, n_det, n_tp (e
     return t
 
 # %% ../nbs/31_evaluation.ipynb #c4a9e1f1
-def shift_positions(glon_deg, glat_deg,   # positions [deg]
-                    shift_deg: float,      # angular distance to move each position [deg]
-                    rng: np.random.Generator,  # random position angles
-                   ) -> tuple[np.ndarray, np.ndarray]:  # moved (glon_deg, glat_deg)
-    "Move each position by `shift_deg` along a random position angle on the sphere."
-    l, b = np.radians(np.asarray(glon_deg, float)), np.radians(np.asarray(glat_deg, float))
-    d, pa = np.radians(shift_deg), rng.uniform(0, 2 * np.pi, l.shape)
-    b2 = np.arcsin(np.clip(np.sin(b) * np.cos(d) + np.cos(b) * np.sin(d) * np.cos(pa), -1, 1))
-    l2 = l + np.arctan2(np.sin(pa) * np.sin(d) * np.cos(b), np.cos(d) - np.sin(b) * np.sin(b2))
-    return np.degrees(l2) % 360, np.degrees(b2)
-
 def chance_purity(dets: list,          # detection tables (glon_deg, glat_deg), one per sky
                   truths: list,        # true-source tables, one per sky
                   radius_deg: float,   # match radius [deg]
-                  shift_deg: float = 1.0,  # displacement of the detections [deg]
-                  n_draws: int = 3,    # random displacements averaged
+                  shift_deg: float,    # displacement of the detections [deg] (localisation.chance_shift_deg)
+                  n_draws: int,        # random displacements averaged (localisation.chance_n_draws)
                   seed: int = 0,       # seed of the position angles
                  ) -> dict:            # chance_purity, chance_purity_err, shift_deg, n_draws
     "Fraction of detections matched to a true source after moving them `shift_deg` away: the purity of chance."
@@ -299,3 +278,91 @@ def chance_purity(dets: list,          # detection tables (glon_deg, glat_deg), 
             k, n = k + m.n_tp, n + len(d)
     p, e = binomial_rate(k, n)
     return dict(chance_purity=float(p), chance_purity_err=float(e), shift_deg=float(shift_deg), n_draws=int(n_draws))
+
+# %% ../nbs/31_evaluation.ipynb #b03b810e
+def run_evaluation(run_dir,                 # pipeline run directory with localisation/test and simulate/test
+                   profile: Profile,        # the run's profile (its match radius; the localisation's operating point is read from the run)
+                   pr_thresholds=None,      # start thresholds of the precision–recall scan; None → 1 … disk size (see pr_curve)
+                  ) -> dict:                # the stage's metrics
+    "Pipeline stage: match the test detections to the true sources; rates, precision–recall curve, stitching rules, figures and metrics under RUN_DIR/evaluation."
+    import matplotlib.pyplot as plt
+    match_radius_deg = profile.localisation.match_radius_deg
+    from fermi_nb.runner import write_stage_metrics, figure_path, stage_dir
+    from fermi_nb.localisation import read_detections, load_prob_maps, write_csv_atomic, STITCH_RULES, run_localisation_profile
+    from fermi_nb.patching import PatchStore
+    from fermi_nb.sky import Sky, sky_dir
+    t_start = time.time()
+    run_dir = Path(run_dir); out = stage_dir(run_dir, 'evaluation')
+    profile = run_localisation_profile(profile, run_dir)   # the prob_threshold the test skies were localised with (30_localisation)
+    entries = read_detections(run_dir, 'test')
+    dets, truths = [], []
+    for e, det in entries:
+        truth = Sky.load(sky_dir(run_dir / 'simulate' / 'test', e['sky_seed'])).sources
+        dets.append(det); truths.append(truth.assign(sky_seed=e['sky_seed']))
+    run_eval = evaluate_skies(dets, truths, match_radius_deg)
+    m = run_eval['matches']
+    matches_tab = matched_table(run_eval['det'], run_eval['truth'], m)
+    write_csv_atomic(matches_tab, out / 'test_matches.csv')
+    truth_tab = run_eval['truth'][['sky_seed', 'source_id', 'cls', 'glon_deg', 'glat_deg', 's1_ph_cm2_s', 'expected_ts']].assign(detected=m.truth_matched)
+    write_csv_atomic(truth_tab, out / 'test_truth.csv')
+    for q in QUANTITIES:
+        if q in run_eval: write_csv_atomic(run_eval[q], out / f'rates_{q}.csv')
+    ts25, ts100 = completeness_above(run_eval['truth'], m, 25), completeness_above(run_eval['truth'], m, 100)
+    # precision–recall over the start threshold, and the two stitching rules, from the saved probability maps
+    pr_tabs, rule_rows = [], []
+    with PatchStore(run_dir / 'patching' / 'test' / 'patches.h5') as test_store:
+        for (e, det), truth in zip(entries, truths):
+            prob, pids = load_prob_maps(run_dir / e['prob_maps'])
+            g = test_store.geometry(e['sky_index'])
+            pr_tabs.append(pr_curve(prob, g, truth, profile, thresholds=pr_thresholds, patch_ids=pids))
+            for rule in STITCH_RULES:
+                d = localise(prob, g, profile, patch_ids=pids, stitch_rule=rule)
+                mm = match_catalogs(d, truth, match_radius_deg)
+                rule_rows.append(dict(rule=rule, sky_seed=e['sky_seed'], n_det=len(d), n_tp=mm.n_tp, n_true=len(truth),
+                                      median_sep_deg=float(mm.pairs.sep_deg.median())))
+    run_pr = pool_counts(pr_tabs)
+    write_csv_atomic(run_pr, out / 'pr_curve.csv')
+    rules = pd.DataFrame(rule_rows).groupby('rule').agg(n_det=('n_det', 'sum'), n_tp=('n_tp', 'sum'), n_true=('n_true', 'sum'),
+                                                        median_sep_deg=('median_sep_deg', 'mean'))
+    rules['completeness'], rules['purity'] = rules.n_tp / rules.n_true, rules.n_tp / rules.n_det
+    write_csv_atomic(rules.reset_index(), out / 'stitch_rules.csv')
+    o = run_eval['overall'].iloc[0]
+    sep = m.pairs.sep_deg.to_numpy()
+    f1 = 2 * run_pr.completeness * run_pr.purity / (run_pr.completeness + run_pr.purity)
+    run_metrics = dict(n_test_skies=len(entries), n_true=int(o.n_true), n_det=int(o.n_det), n_tp=int(o.n_tp), n_fp=int(o.n_fp), n_fn=int(o.n_fn),
+                       completeness=float(o.completeness), completeness_err=float(o.completeness_err),
+                       purity=float(o.purity), purity_err=float(o.purity_err),
+                       completeness_ts25=ts25['completeness'], completeness_ts25_err=ts25['completeness_err'], n_true_ts25=ts25['n_true'],
+                       completeness_ts100=ts100['completeness'], completeness_ts100_err=ts100['completeness_err'], n_true_ts100=ts100['n_true'],
+                       median_sep_deg=float(np.median(sep)) if len(sep) else float('nan'),
+                       sep68_deg=float(np.percentile(sep, 68)) if len(sep) else float('nan'),
+                       match_radius_deg=match_radius_deg, threshold_start=float(profile.localisation.threshold_start),
+                       best_f1_threshold=float(run_pr.threshold[f1.idxmax()]), best_f1=float(f1.max()),
+                       **chance_purity(dets, truths, match_radius_deg, profile.localisation.chance_shift_deg, profile.localisation.chance_n_draws),
+                       seconds=round(time.time() - t_start, 1))
+    # purity of genuine detections: a false one still matches with the chance probability c, so P = f + (1 − f) c
+    run_metrics['purity_chance_corrected'] = (run_metrics['purity'] - run_metrics['chance_purity']) / (1 - run_metrics['chance_purity'])
+    write_stage_metrics(run_dir, 'evaluation', run_metrics)
+    print(json.dumps(run_metrics, indent=1))
+    print(rules.round(4).to_string())
+    axes = plot_rates({'MIUN': run_eval}, quantities=('s1', 'abs_b', 'sqrt_ts'))
+    for ts, c in ((25, ts25), (100, ts100)):
+        axes[2].axvline(np.sqrt(ts), color='grey', lw=0.6, ls='--')
+        axes[2].annotate(f"TS≥{ts}: {c['completeness']:.2f}", (np.sqrt(ts), 0.05), fontsize=7, xytext=(2, 0), textcoords='offset points')
+    fig = axes[0].figure; fig.suptitle(f"test skies: completeness and purity (match radius {match_radius_deg}°)", fontsize=9); fig.tight_layout()
+    fig.savefig(figure_path(run_dir, 'evaluation_rates'), dpi=110); plt.show()
+    fig, axs = plt.subplots(1, 2, figsize=(10, 4))
+    plot_pr_curve({'MIUN + blob kernel': run_pr}, working_point=profile.localisation.threshold_start, ax=axs[0])
+    axs[1].hist(sep, bins=np.linspace(0, match_radius_deg, 26), histtype='step', color='k')
+    axs[1].axvline(float(profile.patch_pixel_deg.min()), color='r', ls=':', label='finest patch pixel')
+    axs[1].set_xlabel('detection – true source separation [deg]'); axs[1].set_ylabel('true positives'); axs[1].legend(fontsize=7)
+    fig.tight_layout(); fig.savefig(figure_path(run_dir, 'evaluation_pr_curve'), dpi=110); plt.show()
+    assert run_metrics['n_tp'] + run_metrics['n_fn'] == run_metrics['n_true'] and run_metrics['n_tp'] + run_metrics['n_fp'] == run_metrics['n_det']
+    wp_run = run_pr[run_pr.threshold == profile.localisation.threshold_start]
+    if len(wp_run):   # the saved maps reproduce the stage's detections at the working point (float16 keeps the binarisation)
+        assert abs(int(wp_run.n_det.iloc[0]) - run_metrics['n_det']) <= max(2, 0.002 * run_metrics['n_det'])
+    # fewer detections at higher start thresholds; thresholds off the step grid (31 vs 30) may differ by a few
+    assert (np.diff(run_pr.n_det.to_numpy()) <= 2 + 0.002 * run_pr.n_det.max()).all() and run_pr.n_det.iloc[-1] <= run_pr.n_det.iloc[0]
+    assert ts100['completeness'] >= ts25['completeness'] - 0.05 or ts100['n_true'] < 20   # brighter sources are found at least as often
+    return run_metrics
+

@@ -125,7 +125,7 @@ def source_card(view: RunView,   # the run view
         ax.scatter(to_panel(xs), to_panel(ys), s=300, facecolors='none', edgecolors='yellow', linewidths=1.5)
     fig.axes[0].legend(fontsize=7, loc='lower left')
     fig.suptitle(f"patch {pid[0]} of test sky {view.sky_index}, (l, b) = ({glon_deg:.2f}°, {glat_deg:.2f}°), {edge[0]:.0f} px from the edge", fontsize=10)
-    from fermi_nb.localisation import angular_sep_deg
+    from fermi_nb.geometry import angular_sep_deg
     sep = angular_sep_deg(view.detections.glon_deg.to_numpy(), view.detections.glat_deg.to_numpy(), glon_deg, glat_deg)
     nearest = view.detections.iloc[[int(np.argmin(sep))]] if len(sep) else view.detections.iloc[[]]
     return fig, nearest[[c for c in CARD_COLUMNS if c in nearest.columns]]

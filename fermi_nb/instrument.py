@@ -10,10 +10,12 @@ import numpy as np
 import healpy as hp
 from .config import Profile, load_profile
 from .data import data_path, have_data
+from .geometry import deg_of_chord
 
 # %% auto #0
 __all__ = ['king_base', 'KingTable', 'read_king_table', 'king_psf_per_sr', 'aeff_relative', 'bin_energy_grid', 'RadialPSF',
-           'analytic_psf68_deg', 'bin_psf', 'exposure_pattern', 'bin_exposure_factor', 'exposure_maps']
+           'analytic_psf68_deg', 'bin_psf', 'exposure_pattern', 'bin_exposure_factor', 'exposure_maps',
+           'RenderGeometry', 'oversampling_level', 'render_geometry']
 
 # %% ../nbs/02_instrument.ipynb #b54132e2
 def king_base(x,            # scaled deviation θ/S_P
@@ -233,3 +235,64 @@ def exposure_maps(profile: Profile,   # analysis profile
         if nside not in patterns: patterns[nside] = exposure_pattern(profile, nside)
         out.append(ins.exposure_cm2_s * bin_exposure_factor(profile, k) * patterns[nside])
     return out
+
+# %% ../nbs/02_instrument.ipynb #788da007
+@dataclass
+class RenderGeometry:
+    "Where each source's photons go in one energy bin: parallel arrays over (source, pixel) pairs."
+    nside: int
+    pix: np.ndarray        # HEALPix RING pixel at `nside` (int64)
+    src: np.ndarray        # row of the source in the source table (int32)
+    weight: np.ndarray     # fraction of the source's counts in the pixel (float32); sums to 1 per source
+
+    def render(self, counts: np.ndarray) -> np.ndarray:
+        "Map (float64) of sources with expected counts `counts` (one per source)."
+        return np.bincount(self.pix, weights=self.weight * np.asarray(counts, float)[self.src], minlength=hp.nside2npix(self.nside))
+
+def oversampling_level(nside: int, psf68_deg: float, max_nside: int = 8192) -> int:
+    "Smallest s with pixel(nside·2^s) ≤ PSF68 (capped at Nside `max_nside`)."
+    s = 0
+    while hp.nside2resol(nside << s, arcmin=True) / 60 > psf68_deg and (nside << (s + 1)) <= max_nside: s += 1
+    return s
+
+def render_geometry(nside: int,                 # HEALPix Nside of the map
+                    glon_deg, glat_deg,         # source positions [deg]
+                    counts,                     # expected counts per source (sets the disc radius)
+                    psf: RadialPSF,             # PSF of the bin
+                    eps_counts: float = 0.5,    # largest tail (counts) folded back into the disc
+                    frac_min: float = 0.90,     # smallest containment fraction of a disc
+                    frac_max: float = 0.99,    # largest containment fraction of a disc
+                    chunk: int = 4000,          # sources per vectorised chunk (memory)
+                   ) -> RenderGeometry:
+    "Pixels and normalised PSF weights of every source (counts-conserving)."
+    glon_deg = np.asarray(glon_deg, float); glat_deg = np.asarray(glat_deg, float); counts = np.asarray(counts, float)
+    n = glon_deg.size
+    if not (glat_deg.size == n and counts.size == n): raise ValueError("render_geometry: glon_deg, glat_deg, counts must have the same length")
+    if np.any(np.abs(glat_deg) > 90) or not np.all(np.isfinite(glon_deg)): raise ValueError("render_geometry: positions must be finite with |glat_deg| ≤ 90")
+    s = oversampling_level(nside, psf.containment_deg(0.68)); nsub = nside << s
+    fr = np.linspace(frac_min, frac_max, 50); rad_tab = np.array([psf.containment_deg(f) for f in fr])
+    frac = np.clip(1 - eps_counts / np.maximum(counts, 1e-30), frac_min, frac_max)
+    radius = np.radians(np.maximum(np.interp(frac, fr, rad_tab), 1.5 * hp.nside2resol(nsub)  * 180 / np.pi))
+    vec = np.asarray(hp.ang2vec(glon_deg, glat_deg, lonlat=True)).reshape(n, 3)
+    omega = hp.nside2pixarea(nsub)
+    out_pix, out_src, out_w = [], [], []
+    for c0 in range(0, n, chunk):
+        idx = range(c0, min(n, c0 + chunk))
+        discs = [hp.query_disc(nsub, vec[i], radius[i]) for i in idx]
+        lens = np.array([d.size for d in discs])
+        for j in np.nonzero(lens == 0)[0]:   # disc smaller than a sub-pixel: the source's own pixel
+            discs[j] = np.array([hp.vec2pix(nsub, *vec[c0 + j])]); lens[j] = 1
+        pix = np.concatenate(discs); src = np.repeat(np.arange(c0, c0 + len(discs), dtype=np.int32), lens)
+        pv = np.asarray(hp.pix2vec(nsub, pix)).T
+        theta_deg = deg_of_chord(np.linalg.norm(pv - vec[src], axis=1))
+        w = psf(theta_deg) * omega
+        if s:
+            parent = hp.nest2ring(nside, hp.ring2nest(nsub, pix) >> (2 * s))
+            key = src.astype(np.int64) * hp.nside2npix(nside) + parent
+            ukey, inv = np.unique(key, return_inverse=True)
+            w = np.bincount(inv, weights=w); src = (ukey // hp.nside2npix(nside)).astype(np.int32); pix = ukey % hp.nside2npix(nside)
+        tot = np.bincount(src - c0, weights=w, minlength=len(discs))
+        w = w / tot[src - c0]
+        out_pix.append(pix.astype(np.int64)); out_src.append(src); out_w.append(w.astype(np.float32))
+    if n == 0: return RenderGeometry(nside, np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0, np.float32))
+    return RenderGeometry(nside, np.concatenate(out_pix), np.concatenate(out_src), np.concatenate(out_w))

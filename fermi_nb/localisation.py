@@ -4,7 +4,7 @@
 
 # %% ../nbs/30_localisation.ipynb #8aeffdeb
 from __future__ import annotations
-import os, json
+import os, json, time
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -13,16 +13,19 @@ from scipy.spatial import cKDTree
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from .config import Profile, load_profile, atomic_write
+from .geometry import (lonlat_to_unit, unit_to_lonlat, angular_sep_deg, chord_of_deg, edge_distance_px,
+                               subpixel_peaks, is_high_latitude, shift_positions)
+from .catalog import crossmatch
 
 # %% auto #0
 __all__ = ['CANDIDATE_COLUMNS', 'STITCH_RULES', 'LOCALISATION_SPLITS', 'OPERATING_POINT_FILE', 'disk_offsets', 'disk_kernel',
-           'disk_scores', 'synthetic_prob_maps', 'edge_distance_px', 'cluster_scores', 'refine_centroids', 'log_blobs',
-           'find_candidates', 'match_pixel_positions', 'candidates_to_sky', 'lonlat_to_unit', 'unit_to_lonlat',
-           'angular_sep_deg', 'stitch', 'synthetic_duplicates', 'localise', 'synthetic_sky_prob_maps',
-           'detections_path', 'prob_maps_path', 'to_float16', 'save_prob_maps', 'load_prob_maps', 'write_csv_atomic',
-           'localise_sky', 'predict_sky', 'detector_sample', 'read_manifest', 'read_detections', 'plot_localised_patch',
-           'with_prob_threshold', 'band_purity', 'choose_prob_threshold', 'operating_point_path',
-           'run_localisation_profile', 'choose_run_operating_point']
+           'disk_scores', 'synthetic_prob_maps', 'cluster_scores', 'refine_centroids', 'log_blobs', 'find_candidates',
+           'match_pixel_positions', 'candidates_to_sky', 'stitch', 'synthetic_duplicates', 'localise',
+           'synthetic_sky_prob_maps', 'detections_path', 'prob_maps_path', 'to_float16', 'save_prob_maps',
+           'load_prob_maps', 'write_csv_atomic', 'localise_sky', 'predict_sky', 'detector_sample', 'read_manifest',
+           'read_detections', 'plot_localised_patch', 'with_prob_threshold', 'band_purity', 'choose_prob_threshold',
+           'operating_point_path', 'run_localisation_profile', 'choose_run_operating_point', 'run_localisation',
+           'plot_run_test_patch']
 
 # %% ../nbs/30_localisation.ipynb #13d328fa
 def disk_offsets(radius_px: float, # disk radius [px]
@@ -97,11 +100,6 @@ def synthetic_prob_maps(n_patches: int,          # number of patches
     return maps, truth
 
 # %% ../nbs/30_localisation.ipynb #ddae25c4
-def edge_distance_px(x_px, y_px, H: int, W: int) -> np.ndarray:
-    "Distance [px] to the nearest patch border (pixel centres at 0..W-1, the border half a pixel outside); as `PatchGeometry.edge_distance_px`."
-    x, y = np.asarray(x_px, float), np.asarray(y_px, float)
-    return np.minimum.reduce([x + 0.5, W - 0.5 - x, y + 0.5, H - 0.5 - y])
-
 _FORWARD = ((0, 1), (1, -1), (1, 0), (1, 1))   # half of the 8 neighbours: each pair is linked once
 
 def _components(idx: np.ndarray,    # sorted flat indices of the active pixels of an (n, H, W) stack
@@ -217,18 +215,9 @@ def log_blobs(prob: np.ndarray,      # (n, H, W) probability maps
     k, n, y, x = k[order], n[order], y[order], x[order]
     first = np.ones(len(n), bool); first[1:] = (np.diff(n) != 0) | (np.diff(y) != 0) | (np.diff(x) != 0)
     k, n, y, x = k[first], n[first], y[first], x[first]
-    H, W = p.shape[1:]
     r = resp[k, n]                                   # (m, H, W) response at the peak's scale
-    def _parabola(c, lo, hi):
-        den = lo - 2 * c + hi
-        with np.errstate(invalid='ignore', divide='ignore'):
-            d = np.where(den < 0, 0.5 * (lo - hi) / den, 0.0)
-        return np.clip(d, -0.5, 0.5)
-    i = np.arange(len(n))
-    c = r[i, y, x]
-    dx = np.where((x > 0) & (x < W - 1), _parabola(c, r[i, y, np.maximum(x - 1, 0)], r[i, y, np.minimum(x + 1, W - 1)]), 0.0)
-    dy = np.where((y > 0) & (y < H - 1), _parabola(c, r[i, np.maximum(y - 1, 0), x], r[i, np.minimum(y + 1, H - 1), x]), 0.0)
-    return pd.DataFrame({'patch_id': n.astype(np.int64), 'x_px': x + dx, 'y_px': y + dy,
+    xs, ys, c = subpixel_peaks(r, np.arange(len(n)), y, x)
+    return pd.DataFrame({'patch_id': n.astype(np.int64), 'x_px': xs, 'y_px': ys,
                          'log_response': c.astype(float), 'sigma_px': sigmas[k]})
 
 # %% ../nbs/30_localisation.ipynb #693b9161
@@ -305,24 +294,6 @@ def candidates_to_sky(cands: pd.DataFrame,  # candidates from find_candidates (p
     return out
 
 # %% ../nbs/30_localisation.ipynb #f903073f
-def lonlat_to_unit(glon_deg, # Galactic longitude [deg]
-                   glat_deg, # Galactic latitude [deg]
-                  ) -> np.ndarray: # (n, 3) unit vectors
-    "Unit vectors of directions."
-    l, b = np.radians(np.asarray(glon_deg, float)), np.radians(np.asarray(glat_deg, float))
-    return np.stack([np.cos(b) * np.cos(l), np.cos(b) * np.sin(l), np.sin(b)], axis=-1)
-
-def unit_to_lonlat(v: np.ndarray, # (n, 3) vectors (need not be normalised)
-                  ) -> tuple[np.ndarray, np.ndarray]: # (glon_deg in [0, 360), glat_deg)
-    "Directions of vectors."
-    v = np.asarray(v, float); v = v / np.linalg.norm(v, axis=-1, keepdims=True)
-    return np.degrees(np.arctan2(v[:, 1], v[:, 0])) % 360, np.degrees(np.arcsin(np.clip(v[:, 2], -1, 1)))
-
-def angular_sep_deg(l1, b1, l2, b2): # all [deg]
-    "Angular separation [deg] (haversine-stable via the chord)."
-    chord = np.linalg.norm(lonlat_to_unit(l1, b1) - lonlat_to_unit(l2, b2), axis=-1)
-    return np.degrees(2 * np.arcsin(np.clip(chord / 2, 0, 1)))
-
 STITCH_RULES = ('edge', 'mean')
 
 def stitch(cands: pd.DataFrame,   # candidates with glon_deg, glat_deg, score, edge_px, patch_id (from candidates_to_sky)
@@ -338,7 +309,7 @@ def stitch(cands: pd.DataFrame,   # candidates with glon_deg, glat_deg, score, e
     cols = ['glon_deg', 'glat_deg', 'score', 'peak_prob', 'edge_px', 'n_merged', 'patch_id', 'x_px', 'y_px']
     if n == 0: return pd.DataFrame({k: [] for k in cols})
     v = lonlat_to_unit(c.glon_deg, c.glat_deg)
-    pairs = cKDTree(v).query_pairs(2 * np.sin(np.radians(radius_deg) / 2), output_type='ndarray')
+    pairs = cKDTree(v).query_pairs(float(chord_of_deg(radius_deg)), output_type='ndarray')
     pid = c.patch_id.to_numpy()
     pairs = pairs[pid[pairs[:, 0]] != pid[pairs[:, 1]]]
     g = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
@@ -565,20 +536,17 @@ def with_prob_threshold(profile: Profile,       # profile to copy
 
 def band_purity(dets: list,              # detection tables (glon_deg, glat_deg), one per sky
                 truths: list,            # true-source tables (glon_deg, glat_deg), one per sky
-                profile: Profile,        # real_data.crossmatch_radius_deg (match radius) and lat_split_deg (bands)
-                shift_deg: float = 1.0,  # chance level: detections moved this far along random position angles [deg]
-                n_draws: int = 3,        # chance level: random displacements averaged
+                profile: Profile,        # real_data.crossmatch_radius_deg (match radius), lat_split_deg (bands); localisation.chance_shift_deg / chance_n_draws (chance level)
                 seed: int = 0,           # chance level: seed of the position angles
                ) -> dict:                # per band 'highb'/'lowb': n_det, matched, chance, purity_cc
     "Matched fraction of the detections per |b| band, its chance level and the chance-corrected purity (matched − chance) / (1 − chance), pooled over skies."
-    from fermi_nb.catalog import crossmatch
-    from fermi_nb.evaluation import shift_positions
     rd, rng = profile.real_data, np.random.default_rng(seed)
+    shift_deg, n_draws = profile.localisation.chance_shift_deg, profile.localisation.chance_n_draws
     has_match = lambda d, t: crossmatch(d, t, rd.crossmatch_radius_deg, one_to_one=False)['idx_ref'].to_numpy() >= 0
     tot = {band: np.zeros(3) for band in ('highb', 'lowb')}     # detections, matched, chance-matched (mean over draws)
     for d, t in zip(dets, truths):
         if len(d) == 0: continue
-        high = np.abs(d.glat_deg.to_numpy(float)) >= rd.lat_split_deg
+        high = is_high_latitude(d.glat_deg, rd.lat_split_deg)
         matched, chance = has_match(d, t), np.zeros(len(d))
         for _ in range(n_draws):
             l2, b2 = shift_positions(d.glon_deg, d.glat_deg, shift_deg, rng)
@@ -653,3 +621,97 @@ def choose_run_operating_point(run_dir,           # run directory with patching/
     atomic_write(operating_point_path(run_dir), lambda tmp: Path(tmp).write_text(json.dumps(rec, indent=1)))
     return rec, {i: (p, ids) for i, (p, ids, _) in enumerate(probs)}
 
+
+# %% ../nbs/30_localisation.ipynb #1e762f56
+def run_localisation(run_dir,                 # pipeline run directory with miun/model.keras and patching/<split>/patches.h5
+                     profile: Profile,        # the run's profile (localisation section, training.seed)
+                     splits=('test', 'train', 'val'), # splits to localise (test first: evaluation; train/val: training data of the characterisation)
+                     sample_seed: int | None = None,  # first Poisson seed of the detector samples; None → training.seed
+                    ) -> dict:                # profile localised with, base_seed, manifest, metrics, and the first test sky (store left open, prob maps, detections, patch ids)
+    "Pipeline stage: the run's operating point (threshold_rule 'validation'), then localise every sky of the splits; detections, test probability maps, manifest and metrics."
+    from fermi_nb.runner import write_stage_metrics, atomic_write_text
+    from fermi_nb.patching import PatchStore
+    from fermi_nb.miun import load_miun
+    from tqdm.auto import tqdm
+    t_start = time.time()
+    run_dir = Path(run_dir)
+    test_store = test_prob = test_det = test_pids = None
+    base_seed = int(profile.training.seed if sample_seed is None else sample_seed)
+    model = load_miun(run_dir / 'miun', profile)
+    val_predictions = {}   # validation skies predicted for the choice: localised below without predicting them again
+    if profile.localisation.threshold_rule == 'validation':   # the run's operating point, chosen on its validation skies (above)
+        if not operating_point_path(run_dir).exists():        # once per run: a resumed stage keeps the recorded choice
+            op, val_predictions = choose_run_operating_point(run_dir, model, profile, base_seed)
+            print(pd.DataFrame(op['rows']).round(4).to_string(index=False))
+        profile = run_localisation_profile(profile, run_dir)
+        print(f"operating point: prob_threshold {profile.localisation.prob_threshold} (rule: validation skies, {operating_point_path(run_dir)})")
+    manifest = dict(model=str(run_dir / 'miun' / 'model.keras'), sample_seed=base_seed, profile=profile.name,
+                    prob_threshold=profile.localisation.prob_threshold, splits={})
+    metrics, t_predict = dict(sample_seed=base_seed, prob_threshold=profile.localisation.prob_threshold), 0.0
+    for split in splits:
+        store_path = run_dir / 'patching' / split / 'patches.h5'
+        if not store_path.exists():
+            if split == 'test': raise FileNotFoundError(f"run '{run_dir}': no test patch store {store_path} (run the patching stage)")
+            print(f'{split}: no patch store, skipped'); continue
+        store = PatchStore(store_path)
+        entries, all_det = [], []
+        for i in tqdm(range(store.n_skies), desc=f'localising {split} skies'):
+            sky_seed, pseed = int(store.sky_seed[i]), base_seed + i
+            t0 = time.time()
+            det, prob, pids = localise_sky(model, store, i, profile, pseed,
+                                           prediction=val_predictions.get(i) if split == 'val' else None)
+            det = det.assign(sky_index=i, sky_seed=sky_seed, det_id=np.arange(len(det)))
+            write_csv_atomic(det, detections_path(run_dir, split, sky_seed))
+            entry = dict(sky_index=i, sky_seed=sky_seed, poisson_seed=pseed, n_detections=len(det),
+                         detections=str(detections_path(run_dir, split, sky_seed).relative_to(run_dir)), prob_maps=None)
+            if split == 'test':
+                entry['prob_maps'] = str(save_prob_maps(prob_maps_path(run_dir, split, sky_seed), prob, pids,
+                                                     profile.localisation.prob_threshold).relative_to(run_dir))
+                if i == 0: test_prob, test_det, test_pids = prob, det, pids
+            entries.append(entry); all_det.append(det)
+            t_predict += time.time() - t0
+        write_csv_atomic(pd.concat(all_det, ignore_index=True), run_dir / 'localisation' / f'{split}_detections.csv')
+        manifest['splits'][split] = entries
+        n_det = [e['n_detections'] for e in entries]
+        metrics[f'n_det_{split}'] = int(sum(n_det)); metrics[f'det_per_sky_{split}'] = float(np.mean(n_det))
+        if split == 'test': test_store = store
+        else: store.close()
+    atomic_write_text(run_dir / 'localisation' / 'manifest.json', json.dumps(manifest, indent=1))
+    metrics['seconds'] = round(time.time() - t_start, 1)
+    metrics['seconds_per_sky'] = round(t_predict / sum(len(v) for v in manifest['splits'].values()), 2)
+    write_stage_metrics(run_dir, 'localisation', metrics)
+    print(json.dumps(metrics, indent=1))
+    return dict(profile=profile, base_seed=base_seed, manifest=manifest, metrics=metrics, test_store=test_store,
+                test_prob=test_prob, test_det=test_det, test_pids=test_pids)
+
+# %% ../nbs/30_localisation.ipynb #ade69eb8
+def plot_run_test_patch(run_dir,                   # pipeline run directory
+                        loc_run: dict,             # run_localisation output (its test store is closed here)
+                        show_min_abs_b_deg: float, # only patches centred at |b| ≥ this are candidates for the figure [deg]
+                       ):
+    "Figure of one localised test patch of the run (the one with most TS ≥ 25 sources off the plane), saved with the run's figures; checks of the stage's outputs."
+    from fermi_nb.sky import Sky, sky_dir
+    from fermi_nb.runner import figure_path
+    import matplotlib.pyplot as plt
+    run_dir = Path(run_dir)
+    test_store, test_prob, test_det, test_pids, base_seed, manifest = (loc_run[k] for k in ('test_store', 'test_prob', 'test_det', 'test_pids', 'base_seed', 'manifest'))
+    geom_test = test_store.geometry(0)
+    truth0 = Sky.load(sky_dir(run_dir / 'simulate' / 'test', int(test_store.sky_seed[0]))).sources
+    sip = geom_test.sources_in_patches(truth0[truth0.expected_ts >= 25])
+    sip = sip[np.abs(geom_test.centres_glat_deg[sip.patch_id.to_numpy()]) >= show_min_abs_b_deg]
+    pid = int(sip.patch_id.value_counts().index[0]) if len(sip) else 0
+    row = test_store.row(0, pid); j = int(np.flatnonzero(test_pids == pid)[0])
+    _, counts0 = detector_sample(test_store, 0, base_seed)   # the same sample as above
+    src = test_store.sources_of(row)
+    if 'expected_ts' not in src: src = src.merge(truth0[['source_id', 'expected_ts']], on='source_id', how='left')
+    dx, dy = geom_test.sky_to_pixel(np.full(len(test_det), pid), test_det.glon_deg.to_numpy(), test_det.glat_deg.to_numpy())
+    P_test = geom_test.npix_of(None)
+    inside = (dx > -0.5) & (dx < P_test - 0.5) & (dy > -0.5) & (dy < P_test - 0.5)
+    fig = plot_localised_patch([c[j] for c in counts0], test_prob[j], np.c_[dx[inside], dy[inside]], src[['x_px', 'y_px']].to_numpy(),
+                               mask=test_store.mask(row), true_size=10 + 6 * np.sqrt(src.expected_ts.clip(0, 400)),
+                               title=f"test sky {int(test_store.sky_seed[0])}, patch {pid}: {inside.sum()} detections, {len(src)} true sources "
+                                     f"({(src.expected_ts >= 25).sum()} with TS_exp ≥ 25)")
+    fig.savefig(figure_path(run_dir, 'localisation_test_patch'), dpi=110); plt.show()
+    test_store.close()
+    assert np.isfinite(test_det[['glon_deg', 'glat_deg', 'score']].to_numpy()).all()
+    assert all(detections_path(run_dir, s, e['sky_seed']).exists() for s, es in manifest['splits'].items() for e in es)

@@ -17,14 +17,26 @@ from keras import layers, ops
 from .config import Profile, ProfileError, load_profile, profile_from_dict, atomic_write_text
 
 # %% auto #0
-__all__ = ['NORMALISATIONS', 'BN_MOMENTUM', 'GEOMETRY_KEYS', 'LOSSES', 'PROFILE_MEMBER', 'CPU_REPLICAS_ENV', 'input_levels',
-           'unet_depth', 'architecture_table', 'normalise_counts', 'NormaliseCounts', 'build_miun', 'disk_masks',
-           'toy_patches', 'dihedral', 'augment_dihedral', 'ProfileMismatchError', 'check_geometry', 'InMemoryPatches',
-           'open_patch_source', 'make_dataset', 'SegmentationLoss', 'confusion_scores', 'pixel_scores',
-           'AdjustedAccuracy', 'DiceScore', 'PixelPrecision', 'PixelRecall', 'miun_metrics', 'get_strategy',
-           'save_miun', 'saved_profile', 'load_miun', 'predict_patches', 'ResumableEarlyStopping',
-           'ResumableReduceLROnPlateau', 'TrainingState', 'positive_fraction', 'training_data', 'train_miun',
-           'plot_history', 'train_cli']
+__all__ = ['NORMALISATIONS', 'BN_MOMENTUM', 'GEOMETRY_KEYS', 'LOSSES', 'PROFILE_MEMBER', 'CPU_REPLICAS_ENV',
+           'miun_stage_settings', 'input_levels', 'unet_depth', 'architecture_table', 'normalise_counts',
+           'NormaliseCounts', 'build_miun', 'disk_masks', 'toy_patches', 'square_symmetry', 'augment_dihedral',
+           'ProfileMismatchError', 'check_geometry', 'InMemoryPatches', 'open_patch_source', 'make_dataset',
+           'SegmentationLoss', 'confusion_scores', 'pixel_scores', 'AdjustedAccuracy', 'DiceScore', 'PixelPrecision',
+           'PixelRecall', 'miun_metrics', 'get_strategy', 'save_miun', 'saved_profile', 'load_miun', 'predict_patches',
+           'ResumableEarlyStopping', 'ResumableReduceLROnPlateau', 'TrainingState', 'positive_fraction',
+           'training_data', 'train_miun', 'plot_history', 'train_losses', 'write_miun_stage', 'run_miun', 'train_cli']
+
+# %% ../nbs/20_miun.ipynb #5b16bd5d
+def miun_stage_settings(run_dir,          # pipeline run directory
+                        profile: Profile, # the run's profile
+                        patch_store,      # notebook's patch store (None → RUN_DIR/patching)
+                        out_dir,          # notebook's output directory (None → RUN_DIR/miun)
+                        losses,           # losses of the comparison
+                        compare_losses: bool, # also train the other losses on the run's patches
+                       ) -> tuple:        # (patch_store, out_dir, epochs None = the profile's, losses)
+    "Pipeline settings of the training: the run's patch stores and directory, the profile's epochs, the profile's loss only unless the comparison is asked for."
+    return (patch_store or Path(run_dir) / 'patching', out_dir or Path(run_dir) / 'miun', None,
+            list(losses) if compare_losses else [profile.training.loss])
 
 # %% ../nbs/20_miun.ipynb #59d4fa85
 def _as_profile(profile) -> Profile:
@@ -204,7 +216,7 @@ def toy_patches(profile,                        # Profile or name: energy bins, 
     return asimov, masks, sources
 
 # %% ../nbs/20_miun.ipynb #34fe52ae
-def dihedral(a: np.ndarray,  # array with the image axes last: (..., y, x)
+def square_symmetry(a: np.ndarray,  # array with the image axes last: (..., y, x)
              code: int,      # 0–7: rotation by 90°·(code % 4), then a left-right flip if code ≥ 4
             ) -> np.ndarray:
     "One of the 8 symmetries of the square applied to the last two axes."
@@ -220,8 +232,8 @@ def augment_dihedral(inputs: list,  # per-bin arrays (n, npix_k, npix_k)
     out_in, out_mask = [np.empty_like(x) for x in inputs], np.empty_like(mask)
     for c in np.unique(codes):
         sel = codes == c
-        for x, o in zip(inputs, out_in): o[sel] = dihedral(x[sel], c)
-        out_mask[sel] = dihedral(mask[sel], c)
+        for x, o in zip(inputs, out_in): o[sel] = square_symmetry(x[sel], c)
+        out_mask[sel] = square_symmetry(mask[sel], c)
     return out_in, out_mask
 
 GEOMETRY_KEYS = ('energy_bins_gev', 'nside', 'patches.npix', 'patches.size_deg', 'patches.mask_radius_px',
@@ -506,14 +518,14 @@ def load_miun(path,                 # saved model (.keras) or a training directo
 def predict_patches(model: keras.Model,  # a MIUN (raw counts in, probability out)
                     inputs_per_bin: list,  # per-bin count arrays (n, npix_k, npix_k) (or with a trailing 1)
                     batch_size: int = 64,  # patches per inference batch
-                    n_symmetries: int = 1, # average over the first n of the 8 rotations/reflections (`dihedral` codes 0..n-1)
+                    n_symmetries: int = 1, # average over the first n of the 8 rotations/reflections (`square_symmetry` codes 0..n-1)
                    ) -> np.ndarray:      # (n, P, P) float32 source probability
     "Probability maps of a batch of patches, optionally averaged over symmetries of the square (test-time augmentation)."
     if not 1 <= int(n_symmetries) <= 8: raise ValueError(f"predict_patches: n_symmetries={n_symmetries} must be 1–8")
     if n_symmetries > 1:
         total = 0
         for code in range(int(n_symmetries)):
-            prob = predict_patches(model, [dihedral(np.asarray(x)[..., 0] if np.ndim(x) == 4 else np.asarray(x), code)
+            prob = predict_patches(model, [square_symmetry(np.asarray(x)[..., 0] if np.ndim(x) == 4 else np.asarray(x), code)
                                            for x in inputs_per_bin], batch_size)
             if code >= 4: prob = np.flip(prob, -1)               # undo: flip first, then rotate back
             total = total + np.rot90(prob, -(code % 4), axes=(-2, -1))
@@ -685,6 +697,62 @@ def plot_history(history: pd.DataFrame,  # history.csv as a DataFrame (train_miu
         ax.set_xlabel('epoch'); ax.set_title(key); ax.grid(alpha=0.3)
     axs[0].legend(fontsize=8)
     return axs
+
+# %% ../nbs/20_miun.ipynb #6b02fde0
+def train_losses(profile: Profile,     # analysis profile
+                 patch_store,          # patch store (file or directory); None → toy patches
+                 work_dir,             # each loss trains into WORK_DIR/loss_<name>
+                 losses,               # loss names trained side by side on the same data
+                 epochs: int | None,   # epochs per loss; None → profile.training.epochs
+                 seed: int,            # seed of the toy patches, the Poisson draws and the weights
+                 n_toy=(512, 256),     # toy training / validation patches (patch_store None)
+                ) -> tuple[pd.DataFrame, dict]: # (one row per loss: seconds, epochs, best epoch and its validation scores; {loss: history})
+    "Train one MIUN per loss on the same data and tabulate the best epoch of each."
+    results, histories = [], {}
+    for loss_name in losses:
+        t0 = time.time()
+        _, hist = train_miun(profile, patch_store, Path(work_dir) / f'loss_{loss_name}', epochs=epochs, loss=loss_name,
+                             seed=seed, n_toy=tuple(n_toy))
+        histories[loss_name] = hist
+        best = hist.loc[hist.val_loss.idxmin()]
+        results.append(dict(loss=loss_name, seconds=round(time.time() - t0, 1), epochs=len(hist), best_epoch=int(best.epoch) + 1,
+                            val_acc_a=best.val_acc_a, val_dice=best.val_dice, val_precision=best.val_precision,
+                            val_recall=best.val_recall, last_val_acc_a=hist.val_acc_a.iloc[-1]))
+    return pd.DataFrame(results).set_index('loss'), histories
+
+def write_miun_stage(run_dir,             # pipeline run directory
+                     profile: Profile,    # the run's profile
+                     work_dir,            # where train_losses trained
+                     comparison: pd.DataFrame, # train_losses table
+                     histories: dict,     # train_losses histories
+                    ) -> dict:            # the stage's metrics
+    "Pipeline stage output: the profile loss's best model as RUN_DIR/miun/model.keras, its training curve and the stage metrics."
+    import matplotlib.pyplot as plt
+    from fermi_nb.runner import write_stage_metrics, figure_path
+    main_loss = profile.training.loss if profile.training.loss in histories else list(histories)[0]
+    stage_out = Path(run_dir) / 'miun'
+    save_miun(load_miun(Path(work_dir) / f'loss_{main_loss}', profile), stage_out / 'model.keras', profile)
+    run_hist = histories[main_loss]
+    best = run_hist.loc[run_hist.val_loss.idxmin()]
+    plot_history(run_hist, profile.training.loss); plt.tight_layout(); plt.savefig(figure_path(run_dir, 'miun_training')); plt.show()
+    metrics = dict(model=str(stage_out / 'model.keras'), loss=profile.training.loss,
+                   epochs=len(run_hist), best_epoch=int(best.epoch) + 1, val_loss=float(best.val_loss),
+                   val_acc_a=float(best.val_acc_a), val_dice=float(best.val_dice), val_precision=float(best.val_precision),
+                   val_recall=float(best.val_recall), seconds=float(comparison.loc[main_loss, 'seconds']),
+                   loss_comparison=comparison.reset_index().to_dict(orient='records'))
+    write_stage_metrics(run_dir, 'miun', metrics)
+    print(run_hist.round(4).to_string())
+    return metrics
+
+def run_miun(run_dir,                # pipeline run directory with patching/{train,val}/patches.h5
+             profile: Profile,       # the run's profile (training section)
+             seed: int = 0,          # seed of the Poisson draws and the weights
+             losses=None,            # losses trained; None → the profile's loss only
+            ) -> dict:               # the stage's metrics
+    "Pipeline stage as one call (what 20_miun's pipeline mode does): train on the run's patches into RUN_DIR/miun, write the model and metrics."
+    patch_store, work_dir, epochs, losses = miun_stage_settings(run_dir, profile, None, None, losses or [], losses is not None)
+    comparison, histories = train_losses(profile, patch_store, work_dir, losses, epochs, seed)
+    return write_miun_stage(run_dir, profile, work_dir, comparison, histories)
 
 # %% ../nbs/20_miun.ipynb #83dcd908
 def train_cli(argv=None,  # argument list; None → sys.argv[1:]

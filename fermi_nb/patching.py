@@ -16,22 +16,15 @@ from scipy.spatial.transform import Rotation
 import yaml
 import h5py
 from .config import Profile, load_profile, profile_from_dict, _ProfileLoader
+from .geometry import lonlat_to_unit, chord_of_deg, edge_distance_px
 
 # %% auto #0
-__all__ = ['TABLE_VERSION', 'TABLE_MEMORY_CACHE_SIZE', 'INTERPOLATIONS', 'lonlat_to_vec', 'vec_to_lonlat', 'local_basis',
-           'patch_centres', 'gnomonic_pixel_solid_angle', 'default_cache_dir', 'PatchGeometry',
-           'reference_patch_counts', 'synthetic_sky', 'cut_sky', 'sky_geometry', 'write_patch_store', 'PatchStore',
-           'write_split_stores', 'plot_patch', 'patch_explorer']
+__all__ = ['TABLE_VERSION', 'TABLE_MEMORY_CACHE_SIZE', 'INTERPOLATIONS', 'vec_to_lonlat', 'local_basis', 'patch_centres',
+           'gnomonic_pixel_solid_angle', 'default_cache_dir', 'PatchGeometry', 'reference_patch_counts',
+           'synthetic_sky', 'cut_sky', 'sky_geometry', 'write_patch_store', 'PatchStore', 'write_split_stores',
+           'plot_patch', 'patch_explorer', 'run_patching']
 
 # %% ../nbs/10_patching.ipynb #da695552
-def lonlat_to_vec(glon_deg,  # Galactic longitude [deg], array
-                  glat_deg,  # Galactic latitude [deg], same shape
-                 ) -> np.ndarray:  # unit vectors, shape (..., 3)
-    "Unit vectors of Galactic positions."
-    l, b = np.radians(glon_deg), np.radians(glat_deg)
-    cb = np.cos(b)
-    return np.stack([cb * np.cos(l), cb * np.sin(l), np.sin(b)], -1)
-
 def vec_to_lonlat(vec,  # vectors, shape (..., 3), need not be normalised
                  ) -> tuple[np.ndarray, np.ndarray]:  # (glon_deg in [0, 360), glat_deg)
     "Galactic longitude and latitude of (not necessarily unit) vectors."
@@ -46,7 +39,7 @@ def local_basis(glon_deg,  # Galactic longitude of the tangent points [deg]
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # (centre, east, north) unit vectors, each (..., 3)
     "Centre, local east (towards increasing l) and local north (towards increasing b) unit vectors."
     l, b = np.radians(glon_deg), np.radians(glat_deg)
-    centre = lonlat_to_vec(glon_deg, glat_deg)
+    centre = lonlat_to_unit(glon_deg, glat_deg)
     east = np.stack([-np.sin(l), np.cos(l), np.zeros_like(l)], -1)
     north = np.stack([-np.sin(b) * np.cos(l), -np.sin(b) * np.sin(l), np.cos(b)], -1)
     return centre, east, north
@@ -59,7 +52,7 @@ def patch_centres(profile: Profile,          # profile: patches.grid_nside, patc
     glon, glat = hp.pix2ang(profile.patches.grid_nside, ids, lonlat=True)
     if rotation_seed is None: return np.asarray(glon, float), np.asarray(glat, float)
     rot = Rotation.random(random_state=int(rotation_seed))
-    return vec_to_lonlat(rot.apply(lonlat_to_vec(glon, glat)))
+    return vec_to_lonlat(rot.apply(lonlat_to_unit(glon, glat)))
 
 # %% ../nbs/10_patching.ipynb #ab2cefba
 def gnomonic_pixel_solid_angle(npix: int,         # pixels per side of the patch
@@ -169,7 +162,7 @@ class PatchGeometry:
         "Fractional pixel coordinates of sky positions in the given patches (gnomonic projection)."
         ids = self._ids(patch_id)
         n, d = self.npix_of(k), self.pixel_rad(k)
-        p = lonlat_to_vec(glon_deg, glat_deg)
+        p = lonlat_to_unit(glon_deg, glat_deg)
         pc = np.sum(p * self._centre[ids], -1)
         with np.errstate(divide='ignore', invalid='ignore'):
             X = np.where(pc > 0, np.sum(p * self._east[ids], -1) / pc, np.nan)
@@ -179,12 +172,11 @@ class PatchGeometry:
     def edge_distance_px(self, x_px, y_px, k=None) -> np.ndarray:
         "Distance [px] from a pixel position to the nearest patch edge; > 0 inside, ≤ 0 outside."
         n = self.npix_of(k)
-        x, y = np.asarray(x_px, float), np.asarray(y_px, float)
-        return np.minimum.reduce([x + 0.5, n - 0.5 - x, y + 0.5, n - 0.5 - y])
+        return edge_distance_px(x_px, y_px, n, n)
 
     def _candidates(self, glon_deg, glat_deg):
         "Pairs (position index, patch id) whose centre is within the centre-to-corner angle (a superset)."
-        v = lonlat_to_vec(np.atleast_1d(np.asarray(glon_deg, float)), np.atleast_1d(np.asarray(glat_deg, float)))
+        v = lonlat_to_unit(np.atleast_1d(np.asarray(glon_deg, float)), np.atleast_1d(np.asarray(glat_deg, float)))
         chord = 2 * math.sin(math.radians(self.corner_radius_deg) / 2) * (1 + 1e-9) + 1e-12
         lists = self._tree.query_ball_point(v, chord)
         lens = np.fromiter((len(a) for a in lists), int, len(lists))
@@ -343,7 +335,7 @@ def synthetic_sky(profile: Profile,                 # profile: nside per bin
     for nside in profile.nside:
         m = np.full(hp.nside2npix(nside), background_per_sr * hp.nside2pixarea(nside), np.float64)
         sigma = sigma_hp_px * hp.nside2resol(nside)
-        vecs = lonlat_to_vec(glon_deg, glat_deg)
+        vecs = lonlat_to_unit(glon_deg, glat_deg)
         for v in vecs:
             pix = hp.query_disc(nside, v, 5 * sigma)
             ang = np.arccos(np.clip(np.dot(np.stack(hp.pix2vec(nside, pix), -1), v), -1, 1))
@@ -699,3 +691,24 @@ def patch_explorer(store: PatchStore):  # patch store to browse
         plt.show()
     out = W.interactive_output(show, dict(sky=sky, pid=pid, mode=mode, seed=seed))
     return W.VBox([W.HBox([sky, pid]), W.HBox([mode, seed]), out])
+
+# %% ../nbs/10_patching.ipynb #4e067966
+def run_patching(run_dir,            # pipeline run directory: cuts RUN_DIR/simulate/{train,val,test}/sky_* into RUN_DIR/patching/<split>/patches.h5
+                 profile: Profile,   # the run's profile
+                 progress: bool = True, # tqdm progress bars
+                ) -> dict:           # the stage's metrics per split
+    "Pipeline stage: cut the simulated skies of the run into one patch store per split and write the stage metrics."
+    from fermi_nb.runner import write_stage_metrics
+    sim_dir = Path(run_dir) / 'simulate'
+    splits = {s: sorted((sim_dir / s).glob('sky_*')) for s in ('train', 'val', 'test')}
+    splits = {s: d for s, d in splits.items() if d}
+    if not splits: raise FileNotFoundError(f"run '{run_dir}': no skies under {sim_dir}/{{train,val,test}}/sky_*")
+    stores = write_split_stores(profile, splits, Path(run_dir) / 'patching', progress=progress)
+    metrics = {}
+    for s, pth in stores.items():
+        with PatchStore(pth) as st:
+            metrics[s] = dict(n_skies=st.n_skies, n_patches=len(st), n_source_rows=len(st.sources),
+                              positive_fraction=float(st.mask(np.arange(0, len(st), max(1, len(st) // 256))).mean()))
+    write_stage_metrics(run_dir, 'patching', metrics)
+    print(json.dumps(metrics, indent=1))
+    return metrics

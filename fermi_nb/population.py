@@ -11,14 +11,15 @@ import numpy as np
 import pandas as pd
 import yaml
 from scipy import optimize, special, stats
-from .config import Profile, load_profile, read_yaml, VALID_CLASSES, atomic_write_text
+from .config import Profile, load_profile, read_yaml, VALID_CLASSES, atomic_write_text, profile_from_dict, _set_dotted
 
 # %% auto #0
 __all__ = ['ERG_PER_GEV', 'SPECTRUM_TYPES', 'CLASS_SPECTRUM', 'BLAZAR_B_CUT_DEG', 'PROB_LEVELS', 'VAR_INDEX_99',
            'log_energy_nodes', 'check_spectra', 'spectrum_dnde', 'band_photon_flux', 'band_energy_flux', 'dnds_number',
            'sample_dnds', 'read_4fgl', 'class_weights', 'fit_dnds', 'fit_dnds_select', 'narrow_fraction',
            'variability_sigma', 'fit_population', 'params_path', 'write_population_params', 'load_population_params',
-           'draw_year_factors', 'year_factor_matrix', 'draw_population', 'validate_population']
+           'draw_year_factors', 'year_factor_matrix', 'draw_population', 'validate_population', 'population_headline',
+           'run_population']
 
 # %% ../nbs/03_population.ipynb #2ac86b6f
 ERG_PER_GEV = 1.602176634e-3                  # 1 GeV in erg
@@ -593,3 +594,30 @@ def validate_population(df: pd.DataFrame,   # a population DataFrame
         if yf.shape[1] != profile.n_years or not np.all(np.isfinite(yf) & (yf >= 0)):
             raise ValueError(f"population: year_factor entries must be {profile.n_years} finite values ≥ 0 (profile '{profile.name}'), got shape {yf.shape}")
     return df
+
+# %% ../nbs/03_population.ipynb #66908ea8
+def population_headline(profile: Profile,   # the run's profile
+                        seed: int,          # seed of the draw counted
+                        n_check_draws: int, # draws averaged in the 4FGL count check (seeds seed … seed + n − 1, S1 ≥ 1e-10, all classes)
+                       ) -> dict:           # n_sources_drawn, simulated and 4FGL counts above Flux1000 1e-9, the dN/dS slopes per class
+    "Headline numbers of the population stage."
+    params = load_population_params(profile)
+    data = yaml.safe_load(profile.to_yaml())
+    for key, value in {'population.s1_min_ph_cm2_s': 1e-10, 'population.classes': list(VALID_CLASSES)}.items():
+        data = _set_dotted(data, key, value, profile.name)
+    check_profile = profile_from_dict(data)
+    n_sim = np.mean([(draw_population(check_profile, seed + i)['flux1000_ph_cm2_s'] > 1e-9).sum() for i in range(n_check_draws)])
+    return {'n_sources_drawn': int(len(draw_population(profile, seed))), 'profile': profile.name,
+            'n_flux1000_gt_1e-9_simulated': float(n_sim), 'n_flux1000_gt_1e-9_4fgl': int(params['catalog']['n_flux1000_above_1e-9']),
+            **{f'slopes_{c}': params['classes'][c]['dnds']['slopes'] for c in VALID_CLASSES}}
+
+def run_population(run_dir,             # pipeline run directory
+                   profile: Profile,    # the run's profile
+                   seed: int,           # seed of the draw counted
+                   n_check_draws: int,  # draws averaged in the 4FGL count check
+                  ) -> dict:            # the stage's metrics
+    "Pipeline stage: the population's headline numbers as the stage metrics."
+    from fermi_nb.runner import write_stage_metrics
+    headline = population_headline(profile, seed, n_check_draws)
+    write_stage_metrics(run_dir, 'population', headline)
+    return headline

@@ -14,6 +14,7 @@ from .data import have_data, data_path
 from .patching import PatchGeometry
 from .baseline import purity_scan, completeness_at_matched_fraction, MATCHED_FRACTION_LEVELS
 from .localisation import localise, run_localisation_profile
+from .geometry import is_high_latitude
 from .catalog import (write_catalog, read_catalog, load_4fgl, crossmatch, crossmatch_report, report_headline, file_version,
                               _lonlat,
                               characterisation_model_dir, profile_data_files)
@@ -303,8 +304,8 @@ def flux_vs_reference(det: pd.DataFrame,        # detections with flux_log10_s1 
                           'log10_ref': np.log10(np.clip(ref_flux, 1e-30, None))})
     pairs['delta_dex'] = pairs['log10_pred'] - pairs['log10_ref']
     rows = []
-    for band, sel in [(f'|b|>{lat_split_deg:g}', pairs['glat_deg'].abs() > lat_split_deg),
-                      (f'|b|<{lat_split_deg:g}', pairs['glat_deg'].abs() <= lat_split_deg)]:
+    high = is_high_latitude(pairs['glat_deg'], lat_split_deg)
+    for band, sel in [(f'|b|>{lat_split_deg:g}', high), (f'|b|<{lat_split_deg:g}', ~high)]:
         s = pairs[sel & (pairs['log10_ref'] > np.log10(min_flux_ph_cm2_s))]
         d = s['delta_dex'].to_numpy()
         rows.append({'band': band, 'flux1000_min': min_flux_ph_cm2_s, 'n': len(s),
@@ -358,7 +359,7 @@ def limit_table(ts_table: pd.DataFrame,  # expected_ts_4fgl output
                ) -> pd.DataFrame:        # one row per threshold: fraction detectable, keys as GOALS_DL ('highb_comp_1e-09', ...)
     "Fraction of the 4FGL-DR2 sources above each report flux threshold, per |b| band, whose expected TS reaches ts_min."
     rd = profile.real_data
-    high = np.abs(ts_table['glat_deg'].to_numpy(float)) > rd.lat_split_deg
+    high = is_high_latitude(ts_table['glat_deg'], rd.lat_split_deg)
     flux, ts = ts_table['Flux1000'].to_numpy(float), ts_table['expected_ts'].to_numpy(float)
     rows = {}
     for t in ts_min:

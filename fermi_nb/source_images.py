@@ -4,7 +4,7 @@
 
 # %% ../nbs/40_source_images.ipynb #2797e050
 from __future__ import annotations
-import math, warnings
+import math, time, warnings
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
@@ -14,14 +14,14 @@ from scipy.spatial import cKDTree
 from .config import Profile, load_profile
 from .instrument import bin_psf
 from .evaluation import match_catalogs
-from .localisation import lonlat_to_unit, angular_sep_deg
+from .geometry import lonlat_to_unit, angular_sep_deg
 
 # %% auto #0
 __all__ = ['FAKE', 'RUN_SPLITS', 'sky_to_tangent_deg', 'tangent_to_sky_deg', 'image_offsets_deg', 'yearly_bin_weights',
            'ImageSampling', 'image_sampling', 'CountsMaps', 'year_factors', 'pixel_counts', 'render_images',
            'SourceImageBuilder', 'source_images', 'subpixel_offset', 'label_detections', 'development_detections',
            'DetectorPatches', 'patch_resolutions', 'detection_patches', 'window_weights', 'patch_images',
-           'labelled_path', 'run_sky', 'label_run_split', 'read_labelled']
+           'labelled_path', 'run_sky', 'label_run_split', 'read_labelled', 'run_source_images']
 
 # %% ../nbs/40_source_images.ipynb #97eb95fd
 def sky_to_tangent_deg(glon0_deg, glat0_deg,   # tangent point(s) (detection) [deg]
@@ -502,3 +502,76 @@ def read_labelled(run_dir, split: str) -> pd.DataFrame:
     path = labelled_path(run_dir, split)
     if not path.exists(): raise FileNotFoundError(f"run '{run_dir}': no {path} (run the source_images stage first)")
     return pd.read_csv(path)
+
+# %% ../nbs/40_source_images.ipynb #82834c66
+def run_source_images(run_dir,              # pipeline run directory with the localisation's detections of every split
+                      profile: Profile,     # the run's profile
+                      detection_seed: int,  # seed of the Poisson realisation of the example images
+                     ) -> dict:             # the stage's metrics
+    "Pipeline stage: label the detections of every split with the true sources (or FAKE), example images, checks and metrics under RUN_DIR/source_images."
+    import matplotlib.pyplot as plt
+    from fermi_nb.runner import write_stage_metrics, figure_path, stage_dir
+    from fermi_nb.localisation import read_manifest, write_csv_atomic
+    t_stage = time.perf_counter()
+    stage_dir(run_dir, 'source_images')
+    splits = [s for s in RUN_SPLITS if s in read_manifest(run_dir)['splits']]
+    assert 'train' in splits and 'test' in splits, f"run '{run_dir}': localisation has splits {splits}, need train and test"
+    labelled, stage_metrics = {}, {'match_radius_deg': profile.localisation.match_radius_deg}
+    for split in splits:
+        labelled[split] = lab = label_run_split(run_dir, split, profile)
+        write_csv_atomic(lab, labelled_path(run_dir, split))
+        real = lab.label != FAKE
+        dup = int(lab[real].duplicated(['sky_seed', 'source_id']).sum())
+        stage_metrics[split] = dict(n_skies=int(lab.sky_seed.nunique()), n_detections=len(lab),
+                                    labels={str(k): int(v) for k, v in lab.label.value_counts().items()},
+                                    fake_fraction=float((~real).mean()), n_duplicate_matches=dup,
+                                    n_real_ts25=int((lab.expected_ts[real] >= 25).sum()))
+        stage_metrics[f'n_{split}'] = len(lab); stage_metrics[f'fake_fraction_{split}'] = float((~real).mean())
+        print(f"{split}: {len(lab)} detections on {lab.sky_seed.nunique()} skies; {stage_metrics[split]['labels']}; "
+              f"{dup} second detections of an already matched source")
+    lab, nb = labelled['train'], profile.n_bins
+    labels = [c for c in profile.population.classes if (lab.label == c).any()] + [FAKE]
+    rows = []
+    for c in labels:
+        sub = lab[lab.label == c]
+        rows.append(sub.score.idxmax() if c == FAKE else (np.log(sub.expected_ts.clip(1e-3)) - np.log(100)).abs().idxmin())
+    ex = lab.loc[rows].reset_index(drop=True)
+    from fermi_nb.patching import PatchStore
+    man = {e['sky_seed']: e for e in read_manifest(run_dir)['splits']['train']}
+    with PatchStore(Path(run_dir) / 'patching' / 'train' / 'patches.h5') as store:
+        def detector_images(r, i):
+            e = man[int(r.sky_seed)]
+            dp = DetectorPatches.from_store(store, e['sky_index'], e['poisson_seed'], run_sky(run_dir, 'train', r.sky_seed))
+            return patch_images(dp, ex.iloc[[i]], profile, np.random.default_rng(detection_seed))['images']
+        ex_images = np.concatenate([detector_images(r, i) for i, r in ex.iterrows()])
+        e0 = man[int(ex.sky_seed[0])]   # the realisation is reproduced exactly from its seed
+        a = DetectorPatches.from_store(store, e0['sky_index'], e0['poisson_seed']).counts
+        b = DetectorPatches.from_store(store, e0['sky_index'], e0['poisson_seed']).counts
+        assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    nch = nb + profile.n_years
+    fig, axes = plt.subplots(len(ex), nch, figsize=(1.25 * nch, 1.35 * len(ex)), squeeze=False)
+    for r in range(len(ex)):
+        for c in range(nch):
+            axes[r, c].imshow(ex_images[r, :, :, c], origin='lower', cmap='magma'); axes[r, c].set_xticks([]); axes[r, c].set_yticks([])
+            if r == 0: axes[r, c].set_title(f'E{c}' if c < nb else f'y{c - nb}', fontsize=8)
+        info = f"score={ex.score[r]:.0f}" if ex.label[r] == FAKE else f"TS={ex.expected_ts[r]:.0f}"
+        axes[r, 0].set_ylabel(f"{ex.label[r]}\n{info}", fontsize=8)
+    fig.suptitle("training detections, the detector's own counts: energy channels E, yearly channels y", fontsize=9)
+    plt.tight_layout(); fig.savefig(figure_path(run_dir, 'source_images_examples'), dpi=110); plt.show()
+    stage_metrics['seconds'] = round(time.perf_counter() - t_stage, 1)
+    write_stage_metrics(run_dir, 'source_images', stage_metrics)
+    for split, lab in labelled.items():
+        back = read_labelled(run_dir, split)
+        assert len(back) == len(lab) and set(back.label) <= set(profile.population.classes) | {FAKE}
+        assert {'glon_deg', 'glat_deg', 'score', 'patch_id', 'x_px', 'y_px', 'sky_seed', 'label', 's1_ph_cm2_s'} <= set(back.columns)
+        real = back.label != FAKE
+        sep = angular_sep_deg(back.glon_deg[real], back.glat_deg[real], back.true_glon_deg[real], back.true_glat_deg[real])
+        assert np.all(sep <= profile.localisation.match_radius_deg + 1e-9) and back.true_glon_deg[~real].isna().all()
+        # chance level: random positions matched against the same sources
+        sky0 = run_sky(run_dir, split, back.sky_seed.iloc[0]); rlon, rlat = _random_sky(np.random.default_rng(0), 4000)
+        chance = (label_detections(pd.DataFrame({'glon_deg': rlon, 'glat_deg': rlat}), sky0.sources,
+                                   profile.localisation.match_radius_deg).label != FAKE).mean()
+        print(f"{split}: {real.mean():.1%} of the detections match a true source (random positions: {chance:.1%})")
+        assert real.mean() > 2 * chance, f"{split}: {real.mean():.1%} of the detections match a true source, random positions {chance:.1%}"
+    return stage_metrics
+

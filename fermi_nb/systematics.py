@@ -11,6 +11,7 @@ import pandas as pd
 import healpy as hp
 from .config import Profile, load_profile
 from .evaluation import evaluate_skies, binomial_rate
+from .geometry import is_high_latitude
 
 # %% auto #0
 __all__ = ['TS_THRESHOLDS', 'HEADLINE', 'comparison_profiles', 'background_comparison', 'case_metrics', 'evaluate_cases',
@@ -54,18 +55,17 @@ def _rate(k, n) -> tuple[float, float]:
     p, e = binomial_rate(k, n); return float(p), float(e)
 
 def case_metrics(ev: dict,                      # evaluate_skies output of one case (needs 'det', 'truth', 'matches', 'per_sky')
-                 lat_split_deg: float = 10.0,   # |b| dividing 'plane' from 'high' [deg]
+                 lat_split_deg: float,          # |b| dividing 'plane' from 'high' [deg] (real_data.lat_split_deg)
                  ts_thresholds=TS_THRESHOLDS,   # expected-TS thresholds of the completeness columns
                 ) -> dict:                      # flat dict of counts, rates and errors
     "Completeness (all, TS ≥ thresholds), purity and false positives per sky, overall and per latitude half."
     m, truth, det = ev['matches'], ev['truth'], ev['det']
     n_sky = len(ev['per_sky'])
-    tb, db = np.abs(truth.glat_deg.to_numpy(float)), np.abs(det.glat_deg.to_numpy(float))
+    tb, db = is_high_latitude(truth.glat_deg, lat_split_deg), is_high_latitude(det.glat_deg, lat_split_deg)
     ts = truth.expected_ts.to_numpy(float) if 'expected_ts' in truth else np.full(len(truth), np.nan)
     out = dict(n_skies=n_sky)
     for region, tsel, dsel in (('', np.ones(len(truth), bool), np.ones(len(det), bool)),
-                               ('_plane', tb < lat_split_deg, db < lat_split_deg),
-                               ('_high', tb >= lat_split_deg, db >= lat_split_deg)):
+                               ('_plane', ~tb, ~db), ('_high', tb, db)):
         found, tp = m.truth_matched[tsel], m.det_matched[dsel]
         out[f'n_true{region}'], out[f'n_det{region}'], out[f'n_tp{region}'] = int(tsel.sum()), int(dsel.sum()), int(tp.sum())
         out[f'n_fp{region}'] = int(dsel.sum() - tp.sum())
@@ -91,7 +91,7 @@ def evaluate_cases(dets: dict,          # {(train_model, test_model): [detection
     return out
 
 def cross_table(evals: dict,                    # {(train_model, test_model): evaluate_skies output} (evaluate_cases)
-                lat_split_deg: float = 10.0,    # |b| dividing 'plane' from 'high' [deg]
+                lat_split_deg: float,           # |b| dividing 'plane' from 'high' [deg] (real_data.lat_split_deg)
                 ts_thresholds=TS_THRESHOLDS,    # expected-TS thresholds of the completeness columns
                ) -> pd.DataFrame:               # one row per case: train_model, test_model, matched + case_metrics columns
     "The train × test table: one row per case."
@@ -175,13 +175,13 @@ def run_comparison(out_dir,                         # work directory (created): 
                    max_train_patches: int | None = None, # random subset of the training patches (None → all)
                    max_val_patches: int | None = None,   # random subset of the validation patches (None → all)
                    seed: int = 0,                   # training.seed: sky seeds, weights, Poisson draws
-                   lat_split_deg: float = 10.0,     # |b| of the plane/high-latitude split [deg]
+                   lat_split_deg: float | None = None, # |b| of the plane/high-latitude split [deg]; None → the profile's real_data.lat_split_deg
                    log: bool = True,                # print one line per step
                    progress: bool = False,          # tqdm bars of the simulation and patching
                   ) -> dict:                        # table, deltas, evals, background, summary
     "Train a detector per diffuse model, test each on the skies of both models, and tabulate the four cases."
-    from fermi_nb.sky import simulate_skies, split_seeds, Sky
-    from fermi_nb.patching import write_split_stores, PatchStore
+    from fermi_nb.sky import run_simulate, Sky
+    from fermi_nb.patching import run_patching, PatchStore
     from fermi_nb.miun import train_miun, load_miun
     from fermi_nb.localisation import localise_sky
     from fermi_nb.runner import atomic_write_text
@@ -189,14 +189,14 @@ def run_comparison(out_dir,                         # work directory (created): 
     overrides = {'training.n_train_skies': int(n_train_skies), 'training.n_val_skies': int(n_val_skies),
                  'training.n_test_skies': int(n_test_skies), 'training.epochs': int(epochs), 'training.seed': int(seed)}
     profiles = comparison_profiles(profile_name, models, overrides)
-    walls, sky_dirs, stores, detectors = {}, {}, {}, {}
+    walls, stores, detectors = {}, {}, {}
+    t0 = time.time()
+    for m, p in profiles.items(): run_simulate(out_dir / m, p, n_workers=1, progress=progress)   # each arm is a run directory: the pipeline's stages
+    walls['simulate_s'] = time.time() - t0; _log(log, f"simulated {len(profiles) * (n_train_skies + n_val_skies + n_test_skies)} skies in {walls['simulate_s']:.0f} s")
     t0 = time.time()
     for m, p in profiles.items():
-        sky_dirs[m] = {s: simulate_skies(p, split_seeds(p, s), out_dir / m / 'simulate' / s, n_workers=1, progress=progress)
-                       for s in ('train', 'val', 'test')}
-    walls['simulate_s'] = time.time() - t0; _log(log, f"simulated {sum(len(v) for d in sky_dirs.values() for v in d.values())} skies in {walls['simulate_s']:.0f} s")
-    t0 = time.time()
-    for m, p in profiles.items(): stores[m] = write_split_stores(p, sky_dirs[m], out_dir / m / 'patching', progress=progress)
+        run_patching(out_dir / m, p, progress=progress)
+        stores[m] = {s: out_dir / m / 'patching' / s / 'patches.h5' for s in ('train', 'val', 'test')}
     walls['patch_s'] = time.time() - t0; _log(log, f"patch stores in {walls['patch_s']:.0f} s")
     n_patches = {}
     for m, p in profiles.items():
@@ -235,6 +235,7 @@ def run_comparison(out_dir,                         # work directory (created): 
                     dets[(a, b)].append(det)
     walls['localise_s'] = time.time() - t0; _log(log, f"localised {len(models) ** 2} × {n_test_skies} test skies in {walls['localise_s']:.0f} s")
     radius = profiles[models[0]].localisation.match_radius_deg
+    if lat_split_deg is None: lat_split_deg = profiles[models[0]].real_data.lat_split_deg
     evals = evaluate_cases(dets, truths, radius)
     table = cross_table(evals, lat_split_deg)
     deltas = cross_deltas(table)

@@ -12,15 +12,15 @@ def test_shipped_profiles_load():
     for name in list_profiles(): load_profile(name)
 
 @pytest.mark.parametrize('old,new,message', [
-    ('n_years: 10', 'n_years: 10\nn_yeers: 3', "unknown key 'n_yeers'"),
+    ('nside: [128, 128, 256, 512, 1024, 1024]', 'nside: [128, 128, 256, 512, 1024, 1024]\nn_yeers: 3', "unknown key 'n_yeers'"),
     ('nside: [128, 128, 256, 512, 1024, 1024]', 'nside: [128, 128, 256, 500, 1024, 1024]', 'nside[3]=500 is not a power of two'),
-    ('n_years: 10', 'n_years: 10.5', "'n_years' must be an integer"),
+    ('nside: [128, 128, 256, 512, 1024, 1024]', 'nside: [128, 128, 256, 512, 1024, 1024]\nn_years: 10.5', "'n_years' must be an integer"),
     ('[1.0, 2.0], [2.0, 7.0]', '[1.0, 2.0], [1.5, 7.0]', 'energy_bins_gev[3]'),
     ('npix: [32, 32, 64, 128, 128, 128]', 'npix: [32, 32, 64, 16, 128, 128]', 'patches.npix[3]=16'),
     ('npix: [32, 32, 64, 128, 128, 128]', 'npix: [32, 32, 64, 128, 128]', "'patches.npix' has 5 entries"),
-    ('event_type: FRONT', 'event_type: FRONTAL', "instrument.event_type='FRONTAL'"),
-    ('mask_radius_px: 5', 'mask_radius_px: five', "'patches.mask_radius_px' must be a number"),
-    ('grid_nside: 8', 'grid_nside: 6', 'patches.grid_nside=6 is not a power of two'),
+    ('instrument:\n', 'instrument:\n  event_type: FRONTAL\n', "instrument.event_type='FRONTAL'"),
+    ('patches:\n', 'patches:\n  mask_radius_px: five\n', "'patches.mask_radius_px' must be a number"),
+    ('patches:\n', 'patches:\n  grid_nside: 6\n', 'patches.grid_nside=6 is not a power of two'),
 ])
 def test_bad_profile_files(tmp_path, old, new, message):
     assert old in GOOD

@@ -9,7 +9,7 @@ import pytest
 
 from fermi_nb.config import load_profile, ProfileError
 from fermi_nb import miun
-from fermi_nb.miun import (build_miun, input_levels, unet_depth, toy_patches, make_dataset, augment_dihedral, dihedral,
+from fermi_nb.miun import (build_miun, input_levels, unet_depth, toy_patches, make_dataset, augment_dihedral, square_symmetry,
                            normalise_counts, pixel_scores, confusion_scores, miun_metrics, SegmentationLoss, LOSSES,
                            train_miun, load_miun, save_miun, saved_profile, predict_patches, ProfileMismatchError,
                            open_patch_source, train_cli)
@@ -70,8 +70,8 @@ def test_augmentation_consistency():
     assert np.array_equal(np.sort(f2.reshape(n, -1), 1), np.sort(fine.reshape(n, -1), 1))
     # the 8 symmetries are distinct and a rotation by 90° four times is the identity
     a = np.arange(16.).reshape(4, 4)
-    assert len({dihedral(a, c).tobytes() for c in range(8)}) == 8
-    assert np.array_equal(dihedral(dihedral(dihedral(dihedral(a, 1), 1), 1), 1), a)
+    assert len({square_symmetry(a, c).tobytes() for c in range(8)}) == 8
+    assert np.array_equal(square_symmetry(square_symmetry(square_symmetry(square_symmetry(a, 1), 1), 1), 1), a)
 
 
 def test_dataset_augments_inputs_and_mask_together():
@@ -167,7 +167,7 @@ def test_resume(tmp_path):
 
 
 def test_patch_store_source(tmp_path):
-    patching = pytest.importorskip('fermi_nb.patching')
+    from fermi_nb import patching
     p = load_profile('quick', {'patches.max_patches': 24})
     geom = patching.PatchGeometry.build(p, cache_dir=False)
     skies = [patching.synthetic_sky(p, n_sources=300, seed=s) for s in (1, 2)]
@@ -187,7 +187,7 @@ def test_patch_store_source(tmp_path):
 
 def test_dataset_draws_healpix_noise(tmp_path):
     """patches.noise='healpix': batches are the store's HEALPix-path draws (Poisson per map pixel, then cut)."""
-    patching = pytest.importorskip('fermi_nb.patching')
+    from fermi_nb import patching
     p = load_profile('quick', {'patches.max_patches': 24, 'patches.noise': 'healpix'})
     geom = patching.PatchGeometry.build(p, cache_dir=False)
     skies = [patching.synthetic_sky(p, n_sources=300, seed=s) for s in (1, 2)]
@@ -225,11 +225,11 @@ def test_predict_patches_test_time_augmentation():
     one = predict_patches(model, x)
     assert one.shape == (3, p.patches.npix[-1], p.patches.npix[-1])
     avg = predict_patches(model, x, n_symmetries=8)
-    manual = np.mean([np.rot90(np.flip(predict_patches(model, [dihedral(a, c) for a in x]), -1) if c >= 4
-                               else predict_patches(model, [dihedral(a, c) for a in x]), -(c % 4), axes=(-2, -1)) for c in range(8)], 0)
+    manual = np.mean([np.rot90(np.flip(predict_patches(model, [square_symmetry(a, c) for a in x]), -1) if c >= 4
+                               else predict_patches(model, [square_symmetry(a, c) for a in x]), -(c % 4), axes=(-2, -1)) for c in range(8)], 0)
     assert np.allclose(avg, manual, atol=1e-6) and not np.allclose(avg, one, atol=1e-4)   # an untrained net is not equivariant by itself
     for c in (1, 5, 6):
-        assert np.allclose(predict_patches(model, [dihedral(a, c) for a in x], n_symmetries=8), dihedral(avg, c), atol=1e-5)
+        assert np.allclose(predict_patches(model, [square_symmetry(a, c) for a in x], n_symmetries=8), square_symmetry(avg, c), atol=1e-5)
     assert np.allclose(predict_patches(model, x, n_symmetries=1), one)
     with pytest.raises(ValueError, match='n_symmetries'): predict_patches(model, x, n_symmetries=9)
     with pytest.raises(ProfileError, match='tta_symmetries'): load_profile('quick', {'localisation.tta_symmetries': 0})

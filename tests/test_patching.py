@@ -246,7 +246,7 @@ def test_sky_geometry(profile):
 
 
 def test_split_stores_from_simulated_sky(tmp_path, profile, cache):
-    sky_mod = pytest.importorskip('fermi_nb.sky')
+    from fermi_nb import sky as sky_mod
     from fermi_nb.patching import write_split_stores
     sky = sky_mod.simulate_sky(profile, 2)
     sky.save(tmp_path / 'sim' / 'train'); sky.save(tmp_path / 'sim' / 'test')

@@ -11,11 +11,7 @@ from fermi_nb.instrument import bin_psf, exposure_maps, read_king_table, king_ps
 from fermi_nb.diffuse import fit_templates_poisson, diffuse_counts_maps
 from fermi_nb.sky import Sky, simulate_sky, render_geometry, sky_dir
 
-try:
-    from fermi_nb.population import draw_population, band_photon_flux
-    HAVE_POP = True
-except ImportError:
-    HAVE_POP = False
+from fermi_nb.population import draw_population, band_photon_flux
 
 REAL_KEYS = ['fermi_573w/fermidata_counts.npy', 'fermi_573w/fermidata_exposure.npy', 'fermi_573w/fermidata_pscmask_4fgl.npy',
              'fermi_573w/template_dif.npy', 'fermi_573w/template_iso.npy', 'fermi_573w/template_bub.npy',
@@ -100,7 +96,6 @@ def test_fit_templates_poisson():
     assert abs(fit['a'] / 20 - 1) < 0.03 and abs(fit['b'] / 5 - 1) < 0.1
 
 
-@pytest.mark.skipif(not HAVE_POP, reason='fermi_nb.population not available')
 def test_population_sky_reproducible(quick):
     a, b = simulate_sky(quick, 11), simulate_sky(quick, 11)
     assert len(a.sources) == len(b.sources) and np.array_equal(a.source_counts[0], b.source_counts[0])
@@ -133,19 +128,19 @@ def real_checks():
     return [real573w_checks(s) for s in CHECK_SEEDS]
 
 
-@pytest.mark.skipif(not (HAVE_REAL and HAVE_POP), reason='real data or population stage absent')
+@pytest.mark.skipif(not HAVE_REAL, reason='real data absent')
 def test_real573w_plane_counts(real_checks):
     ratio = np.median([r['plane']['ratio'] for r in real_checks])
     assert abs(ratio - 1) < 0.05, [r['plane'] for r in real_checks]
 
 
-@pytest.mark.skipif(not (HAVE_REAL and HAVE_POP), reason='real data or population stage absent')
+@pytest.mark.skipif(not HAVE_REAL, reason='real data absent')
 def test_real573w_high_latitude_counts(real_checks):
     ratio = np.median([r['high_lat']['ratio'] for r in real_checks])
     assert abs(ratio - 1) < 0.05, [r['high_lat'] for r in real_checks]
 
 
-@pytest.mark.skipif(not (HAVE_REAL and HAVE_POP), reason='real data or population stage absent')
+@pytest.mark.skipif(not HAVE_REAL, reason='real data absent')
 def test_real573w_bright_source_number(real_checks):
     for r in real_checks:
         n = r['n_flux1000_gt_1e-9']

@@ -136,7 +136,7 @@ def test_case_metrics_no_detections():
     rng = np.random.default_rng(0)
     truth = _truth(rng, 50)
     ev = evaluate_cases({('a', 'b'): [truth.iloc[:0][['glon_deg', 'glat_deg']]]}, {'b': [truth]}, 0.5)[('a', 'b')]
-    m = case_metrics(ev)
+    m = case_metrics(ev, load_profile('quick').real_data.lat_split_deg)
     assert m['n_det'] == 0 and m['completeness'] == 0 and np.isnan(m['purity']) and m['n_true'] == len(truth)
     with pytest.raises(ValueError, match="no truth tables for test model 'c'"):
         evaluate_cases({('a', 'c'): [truth]}, {'b': [truth]}, 0.5)

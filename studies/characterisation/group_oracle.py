@@ -1,6 +1,6 @@
 """Extragalactic vs Galactic among the true detections of a run's simulated test skies (issue 7), from the TRUE properties of the
 matched sources (noise-free): how separable are the groups if every measurement were perfect?
-Usage: python bench/group_oracle.py RUN_DIR [OUT_JSON]"""
+Usage: python studies/characterisation/group_oracle.py RUN_DIR [OUT_JSON]"""
 import sys, json
 from pathlib import Path
 import numpy as np, pandas as pd

@@ -1,12 +1,12 @@
-"""Collect the headline numbers of a lat6 pipeline run into bench/results (issues 5, 6, 7).
+"""Collect the headline numbers of a lat6 pipeline run into studies/lat6/results (issues 5, 6, 7).
 
-The run itself is the package's runner on the lat6 profile at a CPU-sized scale (see bench/results/lat6_pipeline.json,
+The run itself is the package's runner on the lat6 profile at a CPU-sized scale (see studies/lat6/results/lat6_pipeline.json,
 key 'command'); this script only reads its run directory:
 
-  .venv/bin/python bench/lat6_pipeline_summary.py /work/runs/lat6
-  .venv/bin/python bench/lat6_pipeline_summary.py /work/runs/lat6_8ep --tag _8ep --command "..."   # a variant
+  .venv/bin/python studies/lat6/lat6_pipeline_summary.py /work/runs/lat6
+  .venv/bin/python studies/lat6/lat6_pipeline_summary.py /work/runs/lat6_8ep --tag _8ep --command "..."   # a variant
 
-Writes bench/results/lat6_pipeline_history.csv (MIUN training curves) and bench/results/lat6_pipeline.json
+Writes studies/lat6/results/lat6_pipeline_history.csv (MIUN training curves) and studies/lat6/results/lat6_pipeline.json
 (training, evaluation on the test skies, precision-recall over the start threshold (completeness against every
 simulated source), baseline, characterisation).
 """
@@ -17,8 +17,8 @@ import pandas as pd
 
 from fermi_nb.config import atomic_write_text
 
-REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / 'bench' / 'results'
+REPO = Path(__file__).resolve().parents[2]
+RESULTS = Path(__file__).resolve().parent / 'results'
 
 COMMAND = ("FERMI_NB_DATA=/work/shared/data TF_NUM_INTEROP_THREADS=1 TF_NUM_INTRAOP_THREADS=2 nice -n 5 "
            ".venv/bin/fermi-nb run --profile lat6 --out /work/runs/lat6 -p training.n_train_skies=3 "
@@ -34,9 +34,11 @@ def chance_purity_of_run(run, radius_deg):
     from fermi_nb.evaluation import chance_purity
     from fermi_nb.localisation import read_detections
     from fermi_nb.sky import Sky, sky_dir
+    from fermi_nb.config import load_profile
+    loc = load_profile(run / 'profile.yaml').localisation
     entries = read_detections(run, 'test')
     truths = [Sky.load(sky_dir(run / 'simulate' / 'test', e['sky_seed'])).sources for e, _ in entries]
-    return chance_purity([d for _, d in entries], truths, radius_deg)
+    return chance_purity([d for _, d in entries], truths, radius_deg, loc.chance_shift_deg, loc.chance_n_draws)
 
 
 def group_ba_vs_threshold(run, thresholds=(0.5, 0.9, 0.98, 0.99, 0.994, 0.996, 0.998, 0.999)):

@@ -2,19 +2,20 @@
 
 Not a test: it takes ~45 min on 2 shared CPU cores. Stages (each skips what is already done in --work):
 
-  simulate  lat6 Asimov skies with the real instrument/diffuse inputs ($FERMI_NB_DATA):
-            the first --n-train seeds of split_seeds(lat6, 'train'), --n-val of 'val', --n-test of 'test'
-  patch     write_split_stores: rotated grids for train/val, the unrotated test grid for test
+  simulate  the pipeline's stage (fermi_nb.sky.run_simulate): lat6 Asimov skies with the real instrument/diffuse inputs
+            ($FERMI_NB_DATA), --n-train / --n-val / --n-test skies (training.n_*_skies) into WORK/simulate
+  patch     the pipeline's stage (fermi_nb.patching.run_patching): rotated grids for train/val, the unrotated test grid
+            for test, into WORK/patching
   time      a few training steps + one validation pass, to size the run
   train     train_miun(lat6, dice_bce, Adam 1e-3 + reduce-on-plateau, resumable) on an optional fixed random
             subset of --max-train-patches training patches; validation on a fixed subset (--max-val-patches), fixed Poisson draw
   test      localise one unrotated test sky (one Poisson realisation) and evaluate completeness/purity at
             localisation.match_radius_deg (0.3 deg)
-  export    copy history.csv (+ the run's numbers) to bench/results/lat6_training_history.csv / lat6_training.json
+  export    copy history.csv (+ the run's numbers) to studies/lat6/results/lat6_training_history.csv / lat6_training.json
 
-Reproduce the recorded run (bench/results/lat6_training.json, lat6_training_history.csv) in one command:
+Reproduce the recorded run (studies/lat6/results/lat6_training.json, lat6_training_history.csv) in one command:
   FERMI_NB_DATA=/work/shared/data TF_NUM_INTEROP_THREADS=1 TF_NUM_INTRAOP_THREADS=2 \\
-    nice -n 5 .venv/bin/python bench/lat6_training_run.py --work /tmp/lat6run --stages all --epochs 14 --max-train-patches 512 --max-val-patches 256
+    nice -n 5 .venv/bin/python studies/lat6/lat6_training_run.py --work /tmp/lat6run --stages all --epochs 14 --max-train-patches 512 --max-val-patches 256
 (it was made in steps: --stages simulate,patch,time; --stages train --epochs 6; the same with --epochs 30 under
 `timeout 840`, which stopped it during epoch 15 after 14 completed epochs; --stages test,export. Re-running with a
 larger --epochs continues the run from /tmp/lat6run/miun.)
@@ -25,8 +26,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / 'bench' / 'results'
+REPO = Path(__file__).resolve().parents[2]
+RESULTS = Path(__file__).resolve().parent / 'results'
 
 
 class SubsetPatches:
@@ -44,29 +45,27 @@ def log(msg):
 
 
 def stage_simulate(p, work, a):
-    from fermi_nb.sky import simulate_skies, split_seeds
-    out, t = {}, {}
-    for split, n in (('train', a.n_train), ('val', a.n_val), ('test', a.n_test)):
-        seeds = split_seeds(p, split)[:n]
-        t0 = time.time()
-        out[split] = simulate_skies(p, seeds, work / 'skies' / split, n_workers=1, progress=False)
-        t[split] = time.time() - t0
-        log(f"simulate {split}: seeds {seeds} in {t[split]:.0f} s")
-    return out, t
-
-
-def stage_patch(p, work, sky_dirs):
-    from fermi_nb.patching import write_split_stores
+    "The pipeline's simulate stage (fermi_nb.sky.run_simulate) into WORK/simulate/{train,val,test}."
+    from fermi_nb.sky import run_simulate
     t0 = time.time()
-    stores = write_split_stores(p, {s: d for s, d in sky_dirs.items() if d}, work / 'patches', progress=False)
-    log(f"patch stores {', '.join(f'{k}: {v}' for k, v in stores.items())} in {time.time() - t0:.0f} s")
-    return stores, time.time() - t0
+    metrics = run_simulate(work, p, n_workers=1, progress=False)
+    log(f"simulate: {metrics} in {time.time() - t0:.0f} s")
+    return time.time() - t0
+
+
+def stage_patch(p, work):
+    "The pipeline's patching stage (fermi_nb.patching.run_patching) into WORK/patching/<split>/patches.h5."
+    from fermi_nb.patching import run_patching
+    t0 = time.time()
+    run_patching(work, p, progress=False)
+    log(f"patch stores in {time.time() - t0:.0f} s")
+    return time.time() - t0
 
 
 def open_sources(p, work, a):
     from fermi_nb.patching import PatchStore
-    train = PatchStore(work / 'patches' / 'train' / 'patches.h5', in_memory=True)
-    val = PatchStore(work / 'patches' / 'val' / 'patches.h5', in_memory=True)
+    train = PatchStore(work / 'patching' / 'train' / 'patches.h5', in_memory=True)
+    val = PatchStore(work / 'patching' / 'val' / 'patches.h5', in_memory=True)
     rows = np.arange(len(train))
     if a.max_train_patches and a.max_train_patches < len(train):
         rows = np.random.default_rng(a.subset_seed).choice(len(train), a.max_train_patches, replace=False)
@@ -116,12 +115,12 @@ def stage_test(p, work, a):
     from fermi_nb.localisation import localise_sky
     from fermi_nb.evaluation import evaluate, completeness_above
     from fermi_nb.sky import Sky
-    store = PatchStore(work / 'patches' / 'test' / 'patches.h5')
+    store = PatchStore(work / 'patching' / 'test' / 'patches.h5')
     model = load_miun(work / 'miun' / 'model.keras', p)
     t0 = time.time()
     det, prob, pids = localise_sky(model, store, 0, p, seed=12345)
     t_loc = time.time() - t0
-    truth = Sky.load(work / 'skies' / 'test' / f'sky_{int(store.sky_seed[0]):05d}').sources
+    truth = Sky.load(work / 'simulate' / 'test' / f'sky_{int(store.sky_seed[0]):05d}').sources
     ev = evaluate(det, truth, p.localisation.match_radius_deg)
     o = ev['overall'].iloc[0]
     res = dict(test_sky_seed=int(store.sky_seed[0]), localise_s=t_loc, match_radius_deg=p.localisation.match_radius_deg,
@@ -158,16 +157,14 @@ def main(argv=None):
     a = ap.parse_args(argv)
     os.environ.setdefault('TF_NUM_INTEROP_THREADS', '1'); os.environ.setdefault('TF_NUM_INTRAOP_THREADS', '2')
     from fermi_nb.config import load_profile
-    p = load_profile('lat6')
+    p = load_profile('lat6', {'training.n_train_skies': a.n_train, 'training.n_val_skies': a.n_val, 'training.n_test_skies': a.n_test})
     work = Path(a.work); work.mkdir(parents=True, exist_ok=True)
     stages = ['simulate', 'patch', 'train', 'test', 'export'] if a.stages == 'all' else a.stages.split(',')
     info_path = work / 'run_info.json'
     info = json.loads(info_path.read_text()) if info_path.exists() else {}
     if 'simulate' in stages or 'patch' in stages:
-        sky_dirs, t_sim = stage_simulate(p, work, a)
-        info.setdefault('simulate_s', t_sim)
-        if 'patch' in stages:
-            _, t_patch = stage_patch(p, work, sky_dirs); info.setdefault('patch_s', t_patch)
+        info.setdefault('simulate_s', stage_simulate(p, work, a))
+        if 'patch' in stages: info.setdefault('patch_s', stage_patch(p, work))
     if 'time' in stages: info['timing'] = stage_time(p, work, a)
     if 'train' in stages:
         t0 = time.time(); stage_train(p, work, a)

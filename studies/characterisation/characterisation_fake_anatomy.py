@@ -1,6 +1,6 @@
 """What are the FAKE detections of a run's simulated test skies (issue 7)?
 
-Usage: python bench/characterisation_fake_anatomy.py RUN_DIR [OUT_JSON]
+Usage: python studies/characterisation/characterisation_fake_anatomy.py RUN_DIR [OUT_JSON]
 
 For each FAKE (no true source claimed it within the match radius r, one to one, brightest first):
   duplicate   — a matched source with expected TS >= DETECTABLE_TS (25) lies within 2r (a second detection of a found source);

@@ -3,7 +3,7 @@
 Each RUN_DIR is a copy of one quick pipeline run (same skies, MIUN, detections) whose source_images/characterisation
 stages were re-run with one version of the code; this script puts their headline numbers side by side.
 
-Usage: python bench/characterisation_before_after.py NAME=RUN_DIR [NAME=RUN_DIR ...] [--out bench/results/x.json]
+Usage: python studies/characterisation/characterisation_before_after.py NAME=RUN_DIR [NAME=RUN_DIR ...] [--out studies/characterisation/results/x.json]
 """
 import json, sys
 from pathlib import Path
@@ -18,7 +18,7 @@ def collect(run_dir):
     return {k: m.get(k) for k in KEYS}
 
 if __name__ == '__main__':
-    args = sys.argv[1:]; out = 'bench/results/characterisation_quick_before_after.json'
+    args = sys.argv[1:]; out = 'studies/characterisation/results/characterisation_quick_before_after.json'
     if '--out' in args: i = args.index('--out'); out = args[i + 1]; args = args[:i] + args[i + 2:]
     res = {name: dict(run_dir=d, **collect(d)) for name, d in (a.split('=', 1) for a in args)}
     Path(out).parent.mkdir(parents=True, exist_ok=True); Path(out).write_text(json.dumps(res, indent=1))

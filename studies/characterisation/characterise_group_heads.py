@@ -5,7 +5,7 @@ the detector saw), several classifier variants and scores the three-group balanc
 the 5-class network as in 41 (minority rotations), the 5-class network with all 8 rotations/flips of every image, and a
 direct 3-group head (balanced group weights, 8 rotations/flips); each with the decision rules of 41.
 
-Usage: FERMI_NB_DATA=... python bench/characterise_group_heads.py RUN_DIR [OUT_JSON]
+Usage: FERMI_NB_DATA=... python studies/characterisation/characterise_group_heads.py RUN_DIR [OUT_JSON]
 """
 import json, sys, time
 from pathlib import Path
@@ -28,12 +28,6 @@ def split_arrays(run_dir, split, profile, seed):
         dps.append(DetectorPatches.from_store(store, e['sky_index'], e['poisson_seed'], run_sky(run_dir, split, s)))
         dets.append(lab[lab.sky_seed == s].reset_index(drop=True))
     return C.prepare_arrays(dps, dets, profile, np.random.default_rng(seed))
-
-
-def dihedral(x, y):
-    ims = [x['image']] + [np.rot90(x['image'], k, axes=(1, 2)) for k in (1, 2, 3)]
-    ims += [np.flip(a, 2) for a in ims]
-    return {'image': np.concatenate(ims), 'scalars': np.concatenate([x['scalars']] * 8)}, np.concatenate([y] * 8)
 
 
 def main(run_dir, out_json):
@@ -73,7 +67,7 @@ def main(run_dir, out_json):
     P = {s: C._softmax(C._predict(net, xl[s]) / C.fit_temperature(C._predict(net, xl['val']), y['val'])) for s in ('val', 'test')}
     score('5 classes, minority rotations (41)', P['val'], P['test'])
     # 2. 5 classes, all 8 rotations/flips
-    xa, ya = dihedral(xl['train'], y['train'])
+    xa, ya = C.all_square_symmetries(xl['train'], y['train'])
     C._seed(13); net = C._build(profile, xa['image'].shape[-1], len(classes), 'class8')
     net = C.fit_network(net, keras.losses.SparseCategoricalCrossentropy(from_logits=True), xa, ya, xl['val'], y['val'],
                         profile, 13, C._balanced_weights(ya, len(classes)))
@@ -81,7 +75,7 @@ def main(run_dir, out_json):
     P = {s: C._softmax(C._predict(net, xl[s]) / T) for s in ('val', 'test')}
     score('5 classes, 8 rotations/flips of every image', P['val'], P['test'])
     # 3. direct 3-group head, balanced group weights, 8 rotations/flips
-    xa, ga = dihedral(xl['train'], yg['train'])
+    xa, ga = C.all_square_symmetries(xl['train'], yg['train'])
     C._seed(17); net = C._build(profile, xa['image'].shape[-1], 3, 'group3')
     net = C.fit_network(net, keras.losses.SparseCategoricalCrossentropy(from_logits=True), xa, ga, xl['val'], yg['val'],
                         profile, 17, C._balanced_weights(ga, 3))
@@ -94,4 +88,4 @@ def main(run_dir, out_json):
 
 
 if __name__ == '__main__':
-    main(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else 'bench/results/characterise_group_heads_quick.json')
+    main(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else 'studies/characterisation/results/characterise_group_heads_quick.json')

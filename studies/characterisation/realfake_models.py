@@ -7,7 +7,7 @@ regression that 41 now uses (`fit_logistic`), gradient boosting on the same feat
 radial profiles (four annuli per energy bin). Also the logistic model's AUC against true positives of sources with
 expected TS >= 9 only (how much of the gap is matches to sources too faint to be seen).
 
-Usage: FERMI_NB_DATA=... python bench/realfake_models.py RUN_DIR [OUT_JSON]
+Usage: FERMI_NB_DATA=... python studies/characterisation/realfake_models.py RUN_DIR [OUT_JSON]
 """
 import json, sys, time
 from pathlib import Path
@@ -37,7 +37,7 @@ def radial(images, n_bins, edges=(0, 0.5, 1.5, 2.5, 10)):
 def cnn(profile, x_tr, y_tr, x_va, y_va, augment=False, seed=14):
     keras = C._keras()
     if augment:
-        f = np.where(y_tr == 0)[0]; xf, yf = C.dihedral(C._take(x_tr, f), y_tr[f])
+        f = np.where(y_tr == 0)[0]; xf, yf = C.all_square_symmetries(C._take(x_tr, f), y_tr[f])
         x_tr = {k: np.concatenate([x_tr[k], xf[k][len(f):]]) for k in x_tr}; y_tr = np.concatenate([y_tr, yf[len(f):]])
     C._seed(seed)
     net = C._build(profile, x_tr['image'].shape[-1], 1, 'realfake_cnn')

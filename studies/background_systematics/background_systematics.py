@@ -4,19 +4,19 @@ Runs fermi_nb.systematics.run_comparison (nbs/54_background_systematics.ipynb) f
 (default real573w, p6v11 vs modelO): simulate train/val/test skies with the same seeds for both models, cut them,
 train one detector per model, localise every test sky with both detectors, and tabulate the 2 × 2 cases.
 Every step skips what --work already holds, so a run can be continued (a larger --epochs continues training).
-Saves bench/results/background_systematics.json (sizes, wall times, the command) and
-bench/results/background_systematics_{cross_table,cross_deltas,background,rates_sqrt_ts,rates_abs_b}.csv.
+Saves studies/background_systematics/results/background_systematics.json (sizes, wall times, the command) and
+studies/background_systematics/results/background_systematics_{cross_table,cross_deltas,background,rates_sqrt_ts,rates_abs_b}.csv.
 
-Example (the recorded run; see bench/results/background_systematics.json for the exact command):
+Example (the recorded run; see studies/background_systematics/results/background_systematics.json for the exact command):
   FERMI_NB_DATA=/work/shared/data TF_NUM_INTEROP_THREADS=1 TF_NUM_INTRAOP_THREADS=2 TF_CPP_MIN_LOG_LEVEL=2 \\
-    nice -n 5 .venv/bin/python bench/background_systematics.py --work /tmp/bgsys --n-train 8 --n-val 2 --n-test 4 \\
+    nice -n 5 .venv/bin/python studies/background_systematics/background_systematics.py --work /tmp/bgsys --n-train 8 --n-val 2 --n-test 4 \\
     --epochs 12 --max-train-patches 3072 --max-val-patches 768
 """
 import argparse, json, os, shlex, shutil, sys, time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / 'bench' / 'results'
+REPO = Path(__file__).resolve().parents[2]
+RESULTS = Path(__file__).resolve().parent / 'results'
 TABLES = ('cross_table', 'cross_deltas', 'background', 'rates_sqrt_ts', 'rates_abs_b')
 
 
@@ -70,7 +70,7 @@ def main(argv=None):
     ap.add_argument('--max-val-patches', type=int, default=None)
     ap.add_argument('--seed', type=int, default=0)
     ap.add_argument('--lat-split-deg', type=float, default=10.0)
-    ap.add_argument('--no-save', action='store_true', help='do not write bench/results')
+    ap.add_argument('--no-save', action='store_true', help='do not write studies/background_systematics/results')
     ap.add_argument('--replica-seed', type=int, default=None,
                     help='also train a second detector on the first model with this weight/Poisson seed (same skies and patches) '
                          'and test it on both test sets: the run-to-run scatter of training')
@@ -88,7 +88,7 @@ def main(argv=None):
     summary = dict(res["summary"], wall_this_call_s=round(wall, 1), wall_total_s=round(sum(res["summary"]["wall_s"].values()), 1), cpu_count=os.cpu_count(),
                    load_average_1min=round(os.getloadavg()[0], 2), date=time.strftime('%Y-%m-%dT%H:%M:%S'),
                    command='FERMI_NB_DATA=/work/shared/data TF_NUM_INTEROP_THREADS=1 TF_NUM_INTRAOP_THREADS=2 nice -n 5 .venv/bin/python '
-                           + ' '.join(shlex.quote(x) for x in ['bench/background_systematics.py', *(sys.argv[1:] if argv is None else argv)]))
+                           + ' '.join(shlex.quote(x) for x in ['studies/background_systematics/background_systematics.py', *(sys.argv[1:] if argv is None else argv)]))
     RESULTS.mkdir(parents=True, exist_ok=True)
     if replica is not None:
         replica.to_csv(RESULTS / 'background_systematics_replica.csv', index=False)

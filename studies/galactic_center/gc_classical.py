@@ -1,6 +1,6 @@
 """Classical reference on the Galactic-centre cube: gammapy TS map with the gll_iem_v07 + isotropic background.
 
-    nice -n 5 .venv/bin/python bench/gc_classical.py [--event-type PSF3] [--min-sqrt-ts 5] [--min-distance-px 3]
+    nice -n 5 .venv/bin/python studies/galactic_center/gc_classical.py [--event-type PSF3] [--min-sqrt-ts 5] [--min-distance-px 3]
 
 The PSF3 counts cube summed into the gc profile's three energy bins, the gtpsf PSF and exposure of the region centre
 (spatially constant exposure), the interstellar model cut-out and the CLEAN PSF3 isotropic spectrum as the background
@@ -8,7 +8,7 @@ model whose two normalisations are fitted to the cube (Poisson likelihood, no po
 normalisations absorb part of the sources), then gammapy.estimators.TSMapEstimator (power law Γ = 2.2 point-source
 kernel, all energies together) and local maxima of sqrt(TS) ≥ --min-sqrt-ts at least --min-distance-px apart.
 The local maxima are compared with 4FGL-DR2 with fermi_nb.galactic_center.compare_with_4fgl, same region and match
-radius as bench/gc_train_apply.py. Writes bench/results/gc_classical.json and gc_classical_detections.csv.
+radius as studies/galactic_center/gc_train_apply.py. Writes studies/galactic_center/results/gc_classical.json and gc_classical_detections.csv.
 """
 import os, sys, json, time, argparse, datetime, warnings
 os.environ.setdefault('FERMI_NB_DATA', '/work/shared/data')
@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np, pandas as pd
 import astropy.units as u
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / 'bench' / 'results'
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = Path(__file__).resolve().parent / 'results'
 
 from fermi_nb.config import load_profile
 from fermi_nb.data import data_path
@@ -108,7 +108,7 @@ def main(argv=None):
     tag = ('' if a.event_type == 'PSF3' else '_' + a.event_type.replace('+', '_plus_')) + ('' if a.min_sqrt_ts == 5 else f'_ts{a.min_sqrt_ts:g}')
     det.to_csv(RESULTS / f'gc_classical{tag}_detections.csv', index=False)
     table.to_csv(RESULTS / f'gc_classical{tag}_completeness.csv', index=False)
-    rec = dict(command='nice -n 5 .venv/bin/python bench/gc_classical.py ' + ' '.join(argv if argv is not None else sys.argv[1:]),
+    rec = dict(command='nice -n 5 .venv/bin/python studies/galactic_center/gc_classical.py ' + ' '.join(argv if argv is not None else sys.argv[1:]),
                date=datetime.datetime.now().isoformat(timespec='seconds'), event_type=a.event_type, min_sqrt_ts=a.min_sqrt_ts,
                method=f'gammapy TSMapEstimator (PL index {profile.instrument.spectral_index}, kernel 1 deg, '
                       f'{profile.energy_bins_gev[0][0]}-{profile.energy_bins_gev[-1][1]} GeV summed), background gll_iem_v07 + iso fitted, '

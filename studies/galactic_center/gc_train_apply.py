@@ -1,6 +1,6 @@
 """Train the gc MIUN on simulated Galactic-plane patches and apply it to the real Galactic-centre counts cube.
 
-    nice -n 5 .venv/bin/python bench/gc_train_apply.py [--out /work/runs/gc] [--n-train-skies 3] [--n-val-skies 1]
+    nice -n 5 .venv/bin/python studies/galactic_center/gc_train_apply.py [--out /work/runs/gc] [--n-train-skies 3] [--n-val-skies 1]
         [--rotations 3] [--max-abs-b 10] [--epochs 10] [--apply-only]
 
 Steps (nbs/53_galactic_center.ipynb explains each): simulate gc skies (saved under OUT/skies, reused), cut each with
@@ -8,7 +8,7 @@ Steps (nbs/53_galactic_center.ipynb explains each): simulate gc skies (saved und
 fermi_nb.miun.train_miun into OUT/miun (resumes), then (a) a simulated check: 8°×8° patches centred on the plane of the
 validation skies, detections matched to the simulated sources with expected TS ≥ 25, and (b) the real PSF3 cube (and
 PSF2+PSF3) reprojected onto the patch at (0, 0), detections compared with 4FGL-DR2.
-Writes bench/results/gc_summary.json, gc_history.csv, gc_completeness.csv, gc_detections.csv, gc_4fgl_region.csv.
+Writes studies/galactic_center/results/gc_summary.json, gc_history.csv, gc_completeness.csv, gc_detections.csv, gc_4fgl_region.csv.
 """
 import os, sys, json, time, argparse, datetime
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
@@ -16,8 +16,8 @@ os.environ.setdefault('FERMI_NB_DATA', '/work/shared/data')
 from pathlib import Path
 import numpy as np, pandas as pd, healpy as hp
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / 'bench' / 'results'
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = Path(__file__).resolve().parent / 'results'
 
 from fermi_nb.config import load_profile
 from fermi_nb.data import data_path
@@ -89,7 +89,7 @@ def main(argv=None):
         timing['train_s'] = round(time.time() - t1, 1)
         n_train, n_val, pos = len(tr[1]), len(va[1]), float(tr[1].mean())
         atomic_write_text(out / 'miun' / 'training_data.json', json.dumps(dict(n_train_patches=n_train, n_val_patches=n_val,
-                          positive_px_fraction=pos, command='nice -n 5 .venv/bin/python bench/gc_train_apply.py '
+                          positive_px_fraction=pos, command='nice -n 5 .venv/bin/python studies/galactic_center/gc_train_apply.py '
                           + ' '.join(argv if argv is not None else sys.argv[1:]), timing_s=timing)))
         del tr, va
     else:
@@ -132,7 +132,7 @@ def main(argv=None):
                    'flux_3gev_ph_cm2_s', 'sqrt_ts_3gev', 'matched', 'sep_deg']].to_csv(RESULTS / 'gc_4fgl_region.csv', index=False)
             table.to_csv(RESULTS / 'gc_completeness.csv', index=False)
     rec = dict(
-        command='nice -n 5 .venv/bin/python bench/gc_train_apply.py ' + ' '.join(argv if argv is not None else sys.argv[1:]),
+        command='nice -n 5 .venv/bin/python studies/galactic_center/gc_train_apply.py ' + ' '.join(argv if argv is not None else sys.argv[1:]),
         date=datetime.datetime.now().isoformat(timespec='seconds'), profile='gc', run_dir=str(out),
         training=dict(train_sky_seeds=train_seeds, val_sky_seeds=val_seeds, rotations_per_sky=a.rotations,
                       max_abs_b_deg=a.max_abs_b, n_train_patches=n_train, n_val_patches=n_val, positive_px_fraction=pos,
