@@ -12,7 +12,7 @@ import astropy.units as u
 from astropy.coordinates import SkyCoord
 from .config import Profile, load_profile
 from .instrument import bin_psf
-from .geometry import edge_distance_px, subpixel_peaks
+from .geometry import edge_distance_px, subpixel_peaks, lonlat_to_unit, chord_of_deg, is_high_latitude
 from .localisation import candidates_to_sky, stitch, find_candidates
 from .evaluation import evaluate, match_catalogs
 
@@ -235,14 +235,14 @@ MATCHED_FRACTION_LEVELS = (0.90, 0.95, 0.98)   # matched fractions (purities) at
 def _score_matches(det: pd.DataFrame, ref: pd.DataFrame, radius_deg: float, score_col: str):
     "Each detection's score and whether a reference lies within radius; each reference's best detection score within radius."
     from scipy.spatial import cKDTree
-    from fermi_nb.catalog import unit_vectors, _lonlat
+    from fermi_nb.catalog import _lonlat
     if score_col not in det.columns: raise ValueError(f"purity_scan: detections lack the score column '{score_col}', have {list(det.columns)}")
     score = np.nan_to_num(det[score_col].to_numpy(float), nan=-np.inf)
     det_matched, ref_best = np.zeros(len(det), bool), np.full(len(ref), -np.inf)
     if len(det) and len(ref):
-        chord = 2.0 * np.sin(np.radians(radius_deg) / 2.0)
-        pairs = cKDTree(unit_vectors(*_lonlat(det, 'purity_scan det'))).sparse_distance_matrix(
-            cKDTree(unit_vectors(*_lonlat(ref, 'purity_scan ref'))), chord, output_type='ndarray')
+        chord = chord_of_deg(radius_deg)
+        pairs = cKDTree(lonlat_to_unit(*_lonlat(det, 'purity_scan det'))).sparse_distance_matrix(
+            cKDTree(lonlat_to_unit(*_lonlat(ref, 'purity_scan ref'))), chord, output_type='ndarray')
         i, j = pairs['i'], pairs['j']
         det_matched[i] = True
         np.maximum.at(ref_best, j, score[i])
@@ -261,8 +261,8 @@ def purity_scan(det: pd.DataFrame,            # detections: glon_deg, glat_deg a
     b_det = np.abs(_lonlat(det, 'purity_scan det')[1]); b_ref = np.abs(_lonlat(ref, 'purity_scan ref')[1])
     flux = ref['Flux1000'].to_numpy(float)
     out = []
-    for band, sd, sr in ((f'|b|>{lat_split_deg:g}', b_det > lat_split_deg, b_ref > lat_split_deg),
-                         (f'|b|<{lat_split_deg:g}', b_det <= lat_split_deg, b_ref <= lat_split_deg)):
+    high_det, high_ref = is_high_latitude(b_det, lat_split_deg), is_high_latitude(b_ref, lat_split_deg)
+    for band, sd, sr in ((f'|b|>{lat_split_deg:g}', high_det, high_ref), (f'|b|<{lat_split_deg:g}', ~high_det, ~high_ref)):
         order = np.argsort(-score[sd], kind='stable')
         s, m = score[sd][order], det_matched[sd][order]
         keep = np.isfinite(s)

@@ -26,7 +26,8 @@ from scipy.spatial import cKDTree
 from fermi_nb.config import atomic_write_text
 from fermi_nb.data import data_path
 from fermi_nb.runner import run_profile
-from fermi_nb.catalog import load_4fgl, unit_vectors
+from fermi_nb.catalog import load_4fgl
+from fermi_nb.geometry import lonlat_to_unit as unit_vectors
 from fermi_nb.patching import PatchGeometry
 from fermi_nb.classical import classical_templates
 from fermi_nb.realsky import expected_ts_4fgl, real_counts_maps, load_ts_map, load_classical
