@@ -186,7 +186,9 @@ def run_model_files(run_dir) -> dict:
 
 def _deterministic_tar(src_dir: Path, dest: Path):
     def reset(ti):
-        ti.uid = ti.gid = 0; ti.uname = ti.gname = ''; ti.mtime = 0; return ti
+        ti.uid = ti.gid = 0; ti.uname = ti.gname = ''; ti.mtime = 0
+        ti.mode = 0o755 if ti.isdir() else 0o644   # not the umask of whoever unpacked or wrote the files
+        return ti
     import gzip
     with open(dest, 'wb') as raw, gzip.GzipFile(fileobj=raw, mode='wb', mtime=0, filename='') as gz, \
             tarfile.open(fileobj=gz, mode='w', format=tarfile.PAX_FORMAT) as tar:
