@@ -436,6 +436,7 @@ def catalog_cli(argv=None,  # argument list; None → sys.argv[1:]
                ) -> int:    # exit status
     "fermi-nb catalog --profile real573w --out DIR [-p key=value ...]: whole pipeline, then the real-sky numbers."
     from fermi_nb.runner import run_pipeline, parse_params, RunError
+    from fermi_nb.data import check_data_files
     ap = argparse.ArgumentParser(prog='fermi-nb catalog',
                                  description='Run the whole pipeline for a profile with real data and build the real-sky catalogue.')
     ap.add_argument('--profile', default='real573w', help='profile name or YAML path (must name real_data.counts_map)')
@@ -448,9 +449,7 @@ def catalog_cli(argv=None,  # argument list; None → sys.argv[1:]
         profile = load_profile(args.profile, {k: v for k, v in params.items() if '.' in k})
         key = profile.real_data.counts_map
         if not key: raise RunError(f"profile '{profile.name}' names no real_data.counts_map: nothing to catalogue (use real573w)")
-        if not have_data(key):
-            raise RunError(f"real counts map '{key}' of profile '{profile.name}' is not available: set FERMI_NB_DATA to a "
-                           f"directory holding it (see `fermi-nb data`)")
+        check_data_files([key], what=f"profile '{profile.name}'")   # missing or corrupt (wrong checksum): one DataError naming it
         run_pipeline(args.profile, args.out, params)
     except (RunError, ProfileError, ValueError) as e:
         print(f"fermi-nb catalog: {e}", file=sys.stderr); return 1

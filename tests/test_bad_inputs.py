@@ -354,3 +354,14 @@ def test_atomic_write_honours_umask(tmp_path):
         os.umask(0o077)
         assert atomic_write_text(tmp_path / 'b.txt', 'x').stat().st_mode & 0o777 == 0o600
     finally: os.umask(old)
+
+
+@needs_shared
+def test_catalog_with_corrupt_counts_map_says_corrupt(tmp_path, capsys, monkeypatch):
+    "Before: 'is not available: set FERMI_NB_DATA' although it was set and the file was there."
+    key = 'fermi_573w/fermidata_counts.npy'
+    monkeypatch.setenv('FERMI_NB_CACHE', str(tmp_path / 'cache'))
+    monkeypatch.setenv('FERMI_NB_DATA', str(_data_farm(tmp_path, corrupt={key})))
+    rc, _, err = cli(capsys, 'catalog', '--profile', 'real573w', '--out', tmp_path / 'r')
+    assert rc == 2; one_line_error(err, key, 'corrupt')
+    assert 'not available' not in err and not (tmp_path / 'r').exists()
