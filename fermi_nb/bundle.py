@@ -120,6 +120,8 @@ def model_card(run_dir,                     # run directory
                 'dl_error_rule': {k[14:]: v for k, v in rs.items() if k.startswith('dl_error_rule_')},
                 'classical': {k[10:]: v for k, v in rs.items() if k.startswith('classical_') and not k.startswith('classical_error_rule')
                               and k != 'classical_source'},
+                'ts_map': {k[7:]: v for k, v in rs.items() if k.startswith('ts_map_') and k != 'ts_map_source'},
+                'equal_purity': {k[3:]: v for k, v in rs.items() if k.startswith('ep_')},
                 'goals_met': rs.get('goals_met'), 'goals_total': rs.get('goals_total')}
     t = profile.training
     return {'name': profile.name, 'description': profile.description, 'bundle_format': BUNDLE_FORMAT,
@@ -155,12 +157,21 @@ def card_markdown(card: dict) -> str:
         lines += ['## Real sky: cross-match with 4FGL-DR2', '',
                   f"On `{rs['counts_map']}` against `{rs['reference_catalog']}` within {rs['crossmatch_radius_deg']}°: "
                   f"{rs['n_det']} detections (characterised: {rs['characterised']}).", '',
-                  '| quantity | DL (this bundle) | classical (same map) |', '|---|---|---|']
+                  '| quantity | DL (this bundle) | TS map (same map) | classical (same map) |', '|---|---|---|---|']
+        fmt = (lambda x: '' if x is None else f'{x:.3f}' if isinstance(x, float) else str(x))
         for k, v in rs['dl'].items():
-            c = rs['classical'].get(k)
-            fmt = (lambda x: f'{x:.3f}' if isinstance(x, float) else str(x))
-            lines.append(f"| {k} | {fmt(v)} | {fmt(c) if c is not None else ''} |")
+            lines.append(f"| {k} | {fmt(v)} | {fmt(rs.get('ts_map', {}).get(k))} | {fmt(rs['classical'].get(k))} |")
         lines.append('')
+        ep = rs.get('equal_purity') or {}
+        if ep:   # completeness at equal matched fraction, each catalogue cut by its own score
+            lines += ['Completeness of 4FGL-DR2 at matched fraction ≥ P, each catalogue cut by its own score '
+                      '(DL: P_Real; TS map and classical: √TS):', '',
+                      '| band, Flux1000 cut, P | DL | TS map | classical |', '|---|---|---|---|']
+            for k in [k[3:] for k in ep if k.startswith('dl_') and not k.endswith('_err')]:
+                cells = [f"{ep[f'{c}_{k}']:.3f} ± {ep.get(f'{c}_{k}_err', float('nan')):.3f}" if f'{c}_{k}' in ep else ''
+                         for c in ('dl', 'ts_map', 'classical')]
+                lines.append(f"| {k} | {' | '.join(cells)} |")
+            lines.append('')
     for stage, vals in card.get('validation', {}).items():
         lines += [f"## Validation: {stage}", ''] + [f"- {k}: {v:.4g}" if isinstance(v, float) else f"- {k}: {v}"
                                                        for k, v in vals.items()] + ['']
