@@ -637,7 +637,9 @@ def write_split_stores(profile: Profile,   # analysis profile
         seeds = [int(d.name.split('_')[-1]) for d in dirs]
         if path.exists():
             with PatchStore(path) as st:
-                if list(st.sky_seed) == seeds and _same_patch_geometry(st.profile, profile): out[split] = path; continue
+                same_settings = st.profile.patches == profile.patches and _same_patch_geometry(st.profile, profile)
+                if list(st.sky_seed) == seeds and same_settings: out[split] = path; continue
+                print(f"{path}: made from other skies or other patch settings ({st.profile.patches}); cutting it again")
         skies = (Sky.load(d) for d in dirs)
         geom_for_sky = lambda i, sky, split=split: sky_geometry(profile, sky.seed, training=split != 'test', cache_dir=cache_dir)
         out[split] = write_patch_store(path, skies, geom_for_sky, profile, progress=progress)

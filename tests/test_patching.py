@@ -264,6 +264,13 @@ def test_split_stores_from_simulated_sky(tmp_path, profile, cache):
     mtime = stores['train'].stat().st_mtime_ns
     write_split_stores(profile, dirs, tmp_path / 'patching', cache_dir=cache, progress=False)   # complete: kept
     assert stores['train'].stat().st_mtime_ns == mtime
+    # other patch settings (target disks here): the stale store is not reused but cut again, and says so
+    from dataclasses import replace
+    wider = replace(profile, patches=replace(profile.patches, mask_radius_px=profile.patches.mask_radius_px + 1))
+    write_split_stores(wider, dirs, tmp_path / 'patching', cache_dir=cache, progress=False)
+    with PatchStore(stores['train']) as tr:
+        assert tr.profile.patches.mask_radius_px == profile.patches.mask_radius_px + 1
+        assert tr.mask(np.arange(len(tr))).sum() > 0
 
 
 def test_mask_min_expected_ts_marks_only_visible_sources():
