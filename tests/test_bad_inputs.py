@@ -326,7 +326,10 @@ def test_resume_with_another_profile_is_refused(tmp_path, capsys):
 def test_ctrl_c_one_line_and_nothing_partial(tmp_path):
     "Before: a 60-line traceback and notebooks/.running.*.ipynb left behind."
     run_dir = tmp_path / 'run'
-    proc = subprocess.Popen([EXE, 'run', '--profile', TINY, '--out', run_dir], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # A job started in the background by a non-interactive shell (CI) inherits SIGINT ignored; a terminal's Ctrl-C
+    # reaches a process whose SIGINT is the default, so restore that in the child.
+    proc = subprocess.Popen([EXE, 'run', '--profile', TINY, '--out', run_dir], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         t0 = time.time()
         stage_log = run_dir / 'logs' / 'simulate.log'   # written once the kernel runs the stage's cells
