@@ -8,7 +8,7 @@ Saves studies/background_systematics/results/background_systematics.json (sizes,
 studies/background_systematics/results/background_systematics_{cross_table,cross_deltas,background,rates_sqrt_ts,rates_abs_b}.csv.
 
 Example (the recorded run; see studies/background_systematics/results/background_systematics.json for the exact command):
-  FERMI_NB_DATA=/work/shared/data TF_NUM_INTEROP_THREADS=1 TF_NUM_INTRAOP_THREADS=2 TF_CPP_MIN_LOG_LEVEL=2 \\
+  FERMI_NB_DATA=DATA_DIR TF_NUM_INTEROP_THREADS=1 TF_NUM_INTRAOP_THREADS=2 TF_CPP_MIN_LOG_LEVEL=2 \\
     nice -n 5 .venv/bin/python studies/background_systematics/background_systematics.py --work /tmp/bgsys --n-train 8 --n-val 2 --n-test 4 \\
     --epochs 12 --max-train-patches 3072 --max-val-patches 768
 """
@@ -87,7 +87,7 @@ def main(argv=None):
     import numpy as np
     summary = dict(res["summary"], wall_this_call_s=round(wall, 1), wall_total_s=round(sum(res["summary"]["wall_s"].values()), 1), cpu_count=os.cpu_count(),
                    load_average_1min=round(os.getloadavg()[0], 2), date=time.strftime('%Y-%m-%dT%H:%M:%S'),
-                   command='FERMI_NB_DATA=/work/shared/data TF_NUM_INTEROP_THREADS=1 TF_NUM_INTRAOP_THREADS=2 nice -n 5 .venv/bin/python '
+                   command='FERMI_NB_DATA=DATA_DIR TF_NUM_INTEROP_THREADS=1 TF_NUM_INTRAOP_THREADS=2 nice -n 5 .venv/bin/python '
                            + ' '.join(shlex.quote(x) for x in ['studies/background_systematics/background_systematics.py', *(sys.argv[1:] if argv is None else argv)]))
     RESULTS.mkdir(parents=True, exist_ok=True)
     if replica is not None:

@@ -101,7 +101,7 @@ def main(run, label=None):
     compl = {f'{b} TS {lo:g}-{hi:g}': dict(n=int(((band == b) & (ts >= lo) & (ts < hi)).sum()),
                                          completeness=round(float(np.mean(d_dl[(band == b) & (ts >= lo) & (ts < hi)] < r_match)), 4))
              for b in np.unique(band) for lo, hi in ts_bins}
-    res = {'run': str(run), 'n_bright': int(bright.sum()), 'n_missed': int(miss.sum()),
+    res = {'run': Path(run).name, 'n_bright': int(bright.sum()), 'n_missed': int(miss.sum()),
            'completeness_ts25': round(float(1 - miss.sum() / bright.sum()), 4),
            'completeness_ts25_by_band': {b: round(float(1 - (miss & (band == b)).sum() / (bright & (band == b)).sum()), 4) for b in np.unique(band)},
            'completeness_by_ts': compl, 'causes': table.to_dict(orient='index'),

@@ -82,7 +82,7 @@ def main(run_dir, out_json):
     T = C.fit_temperature(C._predict(net, xl['val']), yg['val'])
     P = {s: C._softmax(C._predict(net, xl[s]) / T) for s in ('val', 'test')}
     score('3 groups directly, balanced, 8 rotations/flips', P['val'], P['test'], three=True)
-    res['run_dir'] = str(run_dir); res['seconds'] = round(time.time() - t0, 1)
+    res['run_dir'] = Path(run_dir).name; res['seconds'] = round(time.time() - t0, 1)
     res['n'] = {s: int(len(v)) for s, v in y.items()}
     Path(out_json).parent.mkdir(parents=True, exist_ok=True); Path(out_json).write_text(json.dumps(res, indent=1))
 

@@ -68,7 +68,7 @@ def main(run_dir, out):
     ts = arr['test']['expected_ts']; keep = ~((y['test'] > 0) & (ts < 9))
     res['logistic_auc_vs_true_positives_ts9'] = float(roc_auc_score(y['test'][keep], z_lr[keep]))
     res['n_true_positives_ts_below_9'] = int(((y['test'] > 0) & (ts < 9)).sum())
-    res.update(run_dir=str(run_dir), seconds=round(time.time() - t0, 1))
+    res.update(run_dir=Path(run_dir).name, seconds=round(time.time() - t0, 1))
     print(json.dumps(res, indent=1))
     atomic_write_text(out, json.dumps(res, indent=1))
 

@@ -11,7 +11,7 @@ The local maxima are compared with 4FGL-DR2 with fermi_nb.galactic_center.compar
 radius as studies/galactic_center/gc_train_apply.py. Writes studies/galactic_center/results/gc_classical.json and gc_classical_detections.csv.
 """
 import os, sys, json, time, argparse, datetime, warnings
-os.environ.setdefault('FERMI_NB_DATA', '/work/shared/data')
+os.environ.setdefault('FERMI_NB_DATA', 'DATA_DIR')
 from pathlib import Path
 import numpy as np, pandas as pd
 import astropy.units as u

@@ -1,6 +1,6 @@
 """Train the gc MIUN on simulated Galactic-plane patches and apply it to the real Galactic-centre counts cube.
 
-    nice -n 5 .venv/bin/python studies/galactic_center/gc_train_apply.py [--out /work/runs/gc] [--n-train-skies 3] [--n-val-skies 1]
+    nice -n 5 .venv/bin/python studies/galactic_center/gc_train_apply.py [--out runs/gc] [--n-train-skies 3] [--n-val-skies 1]
         [--rotations 3] [--max-abs-b 10] [--epochs 10] [--apply-only]
 
 Steps (nbs/53_galactic_center.ipynb explains each): simulate gc skies (saved under OUT/skies, reused), cut each with
@@ -12,7 +12,7 @@ Writes studies/galactic_center/results/gc_summary.json, gc_history.csv, gc_compl
 """
 import os, sys, json, time, argparse, datetime
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-os.environ.setdefault('FERMI_NB_DATA', '/work/shared/data')
+os.environ.setdefault('FERMI_NB_DATA', 'DATA_DIR')
 from pathlib import Path
 import numpy as np, pandas as pd, healpy as hp
 
@@ -61,7 +61,7 @@ def simulated_check(model, profile, sky_dir, seeds, centres_l_deg, match_radius_
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument('--out', default='/work/runs/gc')
+    ap.add_argument('--out', default='runs/gc')
     ap.add_argument('--n-train-skies', type=int, default=3)
     ap.add_argument('--n-val-skies', type=int, default=1)
     ap.add_argument('--rotations', type=int, default=3)

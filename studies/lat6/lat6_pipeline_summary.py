@@ -3,8 +3,8 @@
 The run itself is the package's runner on the lat6 profile at a CPU-sized scale (see studies/lat6/results/lat6_pipeline.json,
 key 'command'); this script only reads its run directory:
 
-  .venv/bin/python studies/lat6/lat6_pipeline_summary.py /work/runs/lat6
-  .venv/bin/python studies/lat6/lat6_pipeline_summary.py /work/runs/lat6_8ep --tag _8ep --command "..."   # a variant
+  .venv/bin/python studies/lat6/lat6_pipeline_summary.py runs/lat6
+  .venv/bin/python studies/lat6/lat6_pipeline_summary.py runs/lat6_8ep --tag _8ep --command "..."   # a variant
 
 Writes studies/lat6/results/lat6_pipeline_history.csv (MIUN training curves) and studies/lat6/results/lat6_pipeline.json
 (training, evaluation on the test skies, precision-recall over the start threshold (completeness against every
@@ -20,8 +20,8 @@ from fermi_nb.config import atomic_write_text
 REPO = Path(__file__).resolve().parents[2]
 RESULTS = Path(__file__).resolve().parent / 'results'
 
-COMMAND = ("FERMI_NB_DATA=/work/shared/data TF_NUM_INTEROP_THREADS=1 TF_NUM_INTRAOP_THREADS=2 nice -n 5 "
-           ".venv/bin/fermi-nb run --profile lat6 --out /work/runs/lat6 -p training.n_train_skies=3 "
+COMMAND = ("FERMI_NB_DATA=DATA_DIR TF_NUM_INTEROP_THREADS=1 TF_NUM_INTRAOP_THREADS=2 nice -n 5 "
+           ".venv/bin/fermi-nb run --profile lat6 --out runs/lat6 -p training.n_train_skies=3 "
            "-p training.n_val_skies=1 -p training.n_test_skies=5 -p training.epochs=3 -p n_baseline_patches=6")
 
 
@@ -88,7 +88,7 @@ def main(run_dir, tag='', command=COMMAND):
 if __name__ == '__main__':
     import argparse
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    ap.add_argument('run_dir', nargs='?', default='/work/runs/lat6', help="the lat6 run directory")
+    ap.add_argument('run_dir', nargs='?', default='runs/lat6', help="the lat6 run directory")
     ap.add_argument('--tag', default='', help="suffix of the result files (lat6_pipeline<tag>.json)")
     ap.add_argument('--command', default=COMMAND, help="the command that made the run, recorded with the numbers")
     a = ap.parse_args()

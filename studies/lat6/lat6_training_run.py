@@ -14,7 +14,7 @@ Not a test: it takes ~45 min on 2 shared CPU cores. Stages (each skips what is a
   export    copy history.csv (+ the run's numbers) to studies/lat6/results/lat6_training_history.csv / lat6_training.json
 
 Reproduce the recorded run (studies/lat6/results/lat6_training.json, lat6_training_history.csv) in one command:
-  FERMI_NB_DATA=/work/shared/data TF_NUM_INTEROP_THREADS=1 TF_NUM_INTRAOP_THREADS=2 \\
+  FERMI_NB_DATA=DATA_DIR TF_NUM_INTEROP_THREADS=1 TF_NUM_INTRAOP_THREADS=2 \\
     nice -n 5 .venv/bin/python studies/lat6/lat6_training_run.py --work /tmp/lat6run --stages all --epochs 14 --max-train-patches 512 --max-val-patches 256
 (it was made in steps: --stages simulate,patch,time; --stages train --epochs 6; the same with --epochs 30 under
 `timeout 840`, which stopped it during epoch 15 after 14 completed epochs; --stages test,export. Re-running with a
