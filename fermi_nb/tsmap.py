@@ -14,7 +14,7 @@ from .localisation import candidates_to_sky, stitch, write_csv_atomic
 from .baseline import run_baseline, psf_map, effective_psf_tables
 
 # %% auto #0
-__all__ = ['fitted_background', 'map_patch_inputs', 'ts_map_detections']
+__all__ = ['fitted_background', 'map_patch_inputs', 'ts_map_detections', 'run_ts_map']
 
 # %% ../nbs/51b_ts_map.ipynb #a1b2c307
 def fitted_background(counts_map: np.ndarray,  # observed counts, one HEALPix map
@@ -87,3 +87,39 @@ def ts_map_detections(geom,                      # PatchGeometry the inputs were
         det['sqrt_ts'] = det['score']; det['ts'] = np.sign(det['score']) * det['score'] ** 2
     det = det.sort_values('score', ascending=False, ignore_index=True)
     return det, np.concatenate(cpu) if cpu else np.zeros(0), peaks
+
+# %% ../nbs/51b_ts_map.ipynb #tsrun001
+def run_ts_map(run_dir,                  # run directory: the stage writes RUN_DIR/ts_map and metrics/ts_map.json
+               profile: Profile,         # the run's profile (real_data: counts, exposure, mask, 4FGL-DR2)
+               geom,                     # the unrotated PatchGeometry the real map is cut with
+               min_sqrt_ts: float,       # peak threshold on sqrt(TS)
+               min_distance_px: int,     # minimum distance between peaks [finest px]
+               chunk_patches: int,       # patches per resumable chunk
+              ) -> dict:                 # the stage metrics
+    "The TS-map stage: fitted background, every patch of the real map (resumable), stitched peaks, cross-match with 4FGL-DR2."
+    from fermi_nb.classical import classical_templates
+    from fermi_nb.realsky import real_counts_maps
+    from fermi_nb.runner import write_stage_metrics, stage_dir
+    from fermi_nb.catalog import load_4fgl, crossmatch_report, report_headline
+    from fermi_nb.data import data_path
+    rd = profile.real_data
+    out = stage_dir(run_dir, 'ts_map'); t_stage = time.time()
+    counts = real_counts_maps(profile)
+    mask = np.load(data_path(rd.source_mask)).astype(bool) if rd.source_mask else None
+    background, norms = fitted_background(counts[0], classical_templates(profile), mask)
+    inputs = map_patch_inputs(geom, counts, [background], [np.load(data_path(rd.exposure_map))])
+    det, cpu, peaks = ts_map_detections(geom, inputs, profile, min_sqrt_ts, min_distance_px, work_dir=out,
+                                        chunk_patches=chunk_patches, progress=True)
+    det_csv = write_csv_atomic(det, out / 'ts_map_detections.csv')
+    rep = crossmatch_report(det, load_4fgl(profile=profile), rd.crossmatch_radius_deg, rd.lat_split_deg,
+                            rd.completeness_flux_ph_cm2_s, plot=False)
+    metrics = {'detections': str(det_csv.relative_to(Path(run_dir))), 'n_det': len(det), 'n_peaks': len(peaks),
+               'n_patches': int(len(cpu)), 'min_sqrt_ts': min_sqrt_ts, 'min_distance_px': min_distance_px,
+               'cpu_s': round(float(cpu.sum()), 1), 'cpu_s_per_patch': round(float(cpu.mean()), 3),
+               'seconds': round(time.time() - t_stage, 1), **report_headline(rep, 'ts_map'),
+               **{f'norm_{k.split("/")[-1].removesuffix(".npy")}': float(v) for k, v in norms.items()}}
+    write_stage_metrics(run_dir, 'ts_map', metrics)
+    if len(cpu) != geom.n_patches or len(det) == 0:
+        raise RuntimeError(f"ts_map: {len(cpu)} of {geom.n_patches} patches analysed, {len(det)} detections")
+    return metrics
+
