@@ -4,7 +4,7 @@
 
 # %% ../nbs/52_real_sky.ipynb #db01fd51
 from __future__ import annotations
-import argparse, json, sys, time
+import argparse, json, os, sys, time
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -216,7 +216,7 @@ def load_classical(run_dir,              # run directory
                   ) -> tuple[pd.DataFrame, str]:  # (classical detections, where they came from)
     "The classical detections of the run (51_classical's classical_detections.csv), else computed on the real map."
     path = Path(run_dir) / 'classical' / 'classical_detections.csv'
-    if path.is_file(): return pd.read_csv(path), str(path)
+    if path.is_file(): return pd.read_csv(path), str(path.relative_to(run_dir))   # paths in metrics are relative to the run
     from fermi_nb.classical import classical_catalog, classical_templates
     rd = profile.real_data
     counts = np.load(data_path(rd.counts_map)); exposure = np.load(data_path(rd.exposure_map))
@@ -273,7 +273,7 @@ def build_real_sky(run_dir,                # run directory with miun/ (and optio
     unmatched = reports['DL']['radius']['unmatched']
     write_csv_atomic(unmatched, out / 'unmatched_brightest.csv')
     goals = goal_check(report_headline(reports['DL']['radius']))
-    metrics = {'catalog': str(paths['fits']), 'n_det': len(det), 'characterised': char_dir is not None,
+    metrics = {'catalog': os.path.relpath(paths['fits'], run_dir), 'n_det': len(det), 'characterised': char_dir is not None,
                'classical_source': classical_src, 'n_classical': len(classical),
                **report_headline(reports['DL']['radius'], 'dl'), **report_headline(reports['DL']['error'], 'dl_error_rule'),
                **report_headline(reports['classical']['radius'], 'classical'),
@@ -410,7 +410,7 @@ def real_sky_summary(run_dir) -> str:
     if not path.is_file(): return f"no real-sky result in {run_dir} (stage real_sky did not run: no real data for the profile?)"
     m = json.loads(path.read_text())
     if 'catalog' not in m: return f"real-sky stage of {run_dir}: {m}"
-    lines = [f"real-sky catalogue: {m['catalog']} ({m['n_det']} detections, characterised: {m['characterised']})",
+    lines = [f"real-sky catalogue: {Path(run_dir) / m['catalog']} ({m['n_det']} detections, characterised: {m['characterised']})",
              f"{'':26s}{'DL':>8s}{'classical':>11s}{'goal DL':>9s}"]
     for k in GOALS_DL:
         lines.append(f"{k:26s}{m.get('dl_' + k, float('nan')):8.3f}{m.get('classical_' + k, float('nan')):11.3f}{GOALS_DL[k]:9.2f}")
