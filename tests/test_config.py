@@ -38,3 +38,16 @@ def test_extends_and_overrides(tmp_path):
 
 def test_missing_profile_named():
     with pytest.raises(ProfileError, match="unknown profile 'lat7'"): load_profile('lat7')
+
+def test_shipped_profiles_extend_lat6():
+    "gc and real573w take lat6's LAT data setup through `extends:`; their own values and names win over lat6's."
+    from fermi_nb.config import read_yaml, PROFILE_DIR
+    lat6 = load_profile('lat6')
+    for name in ('gc', 'real573w'):
+        assert read_yaml(PROFILE_DIR / f'{name}.yaml')['extends'] == 'lat6'
+        p = load_profile(name)
+        assert p.name == name and p.instrument.event_type == 'PSF3' != lat6.instrument.event_type
+        assert (p.instrument.aeff_file, p.instrument.exposure_map, p.diffuse.model, p.diffuse.counts_map) == \
+               (lat6.instrument.aeff_file, lat6.instrument.exposure_map, 'p6v11', lat6.diffuse.counts_map)
+    assert load_profile('real573w').diffuse.isotropic_file is None and lat6.diffuse.isotropic_file is not None
+    assert load_profile('gc').patches.mask_min_expected_ts == lat6.patches.mask_min_expected_ts == 25
