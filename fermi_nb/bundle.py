@@ -181,7 +181,7 @@ def card_markdown(card: dict) -> str:
 def run_model_files(run_dir) -> dict:
     "{bundle path: run file} of the models a bundle needs from a run; FileNotFoundError naming what is missing."
     from fermi_nb.catalog import characterisation_model_dir
-    from fermi_nb.localisation import operating_point_path
+    from fermi_nb.localisation_files import operating_point_path
     run_dir = Path(run_dir)
     if not (run_dir / 'profile.yaml').is_file(): raise FileNotFoundError(f"run '{run_dir}': no profile.yaml (not a run directory?)")
     miun = run_dir / 'miun' / 'model.keras'
@@ -324,7 +324,7 @@ def load_bundle(name_or_path,  # shipped name ('real573w'), bundle directory, or
                ) -> Bundle:
     "Verify a bundle's checksums and versions and read its profile, card and operating point."
     import keras
-    from fermi_nb.localisation import with_prob_threshold
+    from fermi_nb.localisation_files import with_prob_threshold
     root = resolve_bundle(name_or_path)
     sums = verify_checksums(root)
     meta = json.loads((root / 'bundle.json').read_text())

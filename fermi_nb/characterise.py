@@ -858,7 +858,7 @@ def run_characterisation(run_dir,             # pipeline run directory with sour
     import matplotlib.pyplot as plt
     from fermi_nb.runner import write_stage_metrics, figure_path, stage_dir
     from fermi_nb.source_images import read_labelled, run_sky
-    from fermi_nb.localisation import write_csv_atomic
+    from fermi_nb.config import write_csv_atomic
     t_stage = time.perf_counter()
     char_dir = stage_dir(run_dir, 'characterisation')
     labelled = {}
@@ -866,7 +866,7 @@ def run_characterisation(run_dir,             # pipeline run directory with sour
         try: labelled[split] = read_labelled(run_dir, split)
         except FileNotFoundError:
             if split != 'val': raise
-    from fermi_nb.localisation import read_manifest
+    from fermi_nb.localisation_files import read_manifest
     from fermi_nb.patching import PatchStore
     manifest = read_manifest(run_dir)
     from fermi_nb.sky import sky_dir

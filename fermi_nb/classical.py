@@ -113,7 +113,7 @@ def write_classical_stage(run_dir,            # pipeline run directory
     "Pipeline stage outputs: the raw detection table, the cross-match map and the headline numbers."
     import json
     from fermi_nb.runner import write_stage_metrics, figure_path
-    from fermi_nb.localisation import write_csv_atomic
+    from fermi_nb.config import write_csv_atomic
     from fermi_nb.catalog import report_headline
     rd = profile.real_data
     det_csv = write_csv_atomic(classical, Path(out_dir) / 'classical_detections.csv')

@@ -15,8 +15,8 @@ import numpy as np
 __all__ = ['VALID_EVENT_TYPES', 'VALID_CLASSES', 'RANGES', 'CHOICES', 'PROFILE_DIR', 'read_yaml', 'ProfileError',
            'InstrumentConfig', 'DiffuseConfig', 'PopulationConfig', 'PatchConfig', 'TrainingConfig',
            'LocalisationConfig', 'CharacterisationConfig', 'RealDataConfig', 'Profile', 'validate_profile',
-           'profile_from_dict', 'atomic_write', 'OutputPathError', 'make_out_dir', 'atomic_write_text', 'list_profiles',
-           'load_profile', 'profile_differences']
+           'profile_from_dict', 'atomic_write', 'OutputPathError', 'make_out_dir', 'atomic_write_text',
+           'write_csv_atomic', 'list_profiles', 'load_profile', 'profile_differences']
 
 # %% ../nbs/00_config.ipynb #1092e77a
 class _ProfileLoader(yaml.SafeLoader):
@@ -131,7 +131,7 @@ class LocalisationConfig:
     refine_centroid: bool = True          # blob: refine each group's mean position by the probability centroid within mask_radius_px + 1
     log_threshold: float = 0.1            # minimum scale-normalised LoG response of a blob (method 'log')
     stitch_rule: str = 'mean'             # merged position: 'mean' (score-weighted mean direction) or 'edge' (candidate farthest from its patch edge)
-    threshold_rule: str = 'fixed'         # 'fixed': use prob_threshold; 'validation': each run picks it on its validation skies (30_localisation, choose_prob_threshold)
+    threshold_rule: str = 'fixed'         # 'fixed': use prob_threshold; 'validation': each run picks it on its validation skies (34_operating_point, choose_prob_threshold)
     threshold_grid: list[float] = field(default_factory=lambda: [0.5, 0.4, 0.3, 0.2, 0.1, 0.05, 0.03])  # 'validation': candidate prob_thresholds
     threshold_min_purity: float = 0.95    # 'validation': the lowest grid value whose chance-corrected purity is ≥ this in both |b| bands wins
     chance_shift_deg: float = 1.0         # chance level of a detection list: its detections moved this far along random position angles [deg]
@@ -453,6 +453,12 @@ def atomic_write_text(path,      # destination file
                      ) -> Path:  # the destination
     "Write `text` to `path` atomically (see `atomic_write`)."
     return atomic_write(path, lambda tmp: tmp.write_text(text, encoding='utf-8'))
+
+def write_csv_atomic(df,    # pandas DataFrame
+                     path,  # destination .csv file
+                    ) -> Path: # the destination
+    "Write a DataFrame as CSV (no index) atomically (see `atomic_write`)."
+    return atomic_write(path, lambda tmp: df.to_csv(tmp, index=False))
 
 # %% ../nbs/00_config.ipynb #1c94fe84
 PROFILE_DIR = Path(str(resources.files('fermi_nb') / 'profiles'))

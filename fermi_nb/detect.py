@@ -414,7 +414,7 @@ def detect_cli(argv=None,  # argument list; None → sys.argv[1:]
     "fermi-nb detect --model real573w|BUNDLE --counts FILE [--exposure FILE] --out DIR: catalogue without training."
     from fermi_nb.catalog import write_catalog
     from fermi_nb.data import sha256_of
-    from fermi_nb.localisation import write_csv_atomic
+    from fermi_nb.config import write_csv_atomic
     ap = argparse.ArgumentParser(prog='fermi-nb detect', description='Apply a trained model bundle to a counts map (no training).')
     ap.add_argument('--model', default='real573w', help='shipped bundle name, bundle directory, or .tar.gz/.zip archive')
     ap.add_argument('--counts', required=True, help='counts map: HEALPix FITS (gtbin/gammapy), WCS counts cube, or .npy HEALPix array')

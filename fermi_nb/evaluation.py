@@ -288,7 +288,9 @@ def run_evaluation(run_dir,                 # pipeline run directory with locali
     import matplotlib.pyplot as plt
     match_radius_deg = profile.localisation.match_radius_deg
     from fermi_nb.runner import write_stage_metrics, figure_path, stage_dir
-    from fermi_nb.localisation import read_detections, load_prob_maps, write_csv_atomic, STITCH_RULES, run_localisation_profile
+    from fermi_nb.localisation import STITCH_RULES
+    from fermi_nb.localisation_files import read_detections, load_prob_maps, run_localisation_profile
+    from fermi_nb.config import write_csv_atomic
     from fermi_nb.patching import PatchStore
     from fermi_nb.sky import Sky, sky_dir
     t_start = time.time()

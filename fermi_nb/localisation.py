@@ -4,28 +4,23 @@
 
 # %% ../nbs/30_localisation.ipynb #8aeffdeb
 from __future__ import annotations
-import os, json, time
-from pathlib import Path
 import numpy as np
 import pandas as pd
 from scipy import ndimage
 from scipy.spatial import cKDTree
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
-from .config import Profile, load_profile, atomic_write
+from .config import Profile, load_profile
 from .geometry import (lonlat_to_unit, unit_to_lonlat, angular_sep_deg, chord_of_deg, edge_distance_px,
-                               subpixel_peaks, is_high_latitude, shift_positions)
-from .catalog import crossmatch
+                               subpixel_peaks)
+# moved to the stage's own modules, still importable from here for the notebooks that import them here
+from .config import write_csv_atomic
+from .localisation_files import read_manifest, save_prob_maps, run_localisation_profile
 
 # %% auto #0
-__all__ = ['CANDIDATE_COLUMNS', 'STITCH_RULES', 'LOCALISATION_SPLITS', 'OPERATING_POINT_FILE', 'disk_offsets', 'disk_kernel',
-           'disk_scores', 'synthetic_prob_maps', 'cluster_scores', 'refine_centroids', 'log_blobs', 'find_candidates',
-           'match_pixel_positions', 'candidates_to_sky', 'stitch', 'synthetic_duplicates', 'localise',
-           'synthetic_sky_prob_maps', 'detections_path', 'prob_maps_path', 'to_float16', 'save_prob_maps',
-           'load_prob_maps', 'write_csv_atomic', 'localise_sky', 'predict_sky', 'detector_sample', 'read_manifest',
-           'read_detections', 'plot_localised_patch', 'with_prob_threshold', 'band_purity', 'choose_prob_threshold',
-           'operating_point_path', 'run_localisation_profile', 'choose_run_operating_point', 'run_localisation',
-           'plot_run_test_patch']
+__all__ = ['CANDIDATE_COLUMNS', 'STITCH_RULES', 'disk_offsets', 'disk_kernel', 'disk_scores', 'synthetic_prob_maps',
+           'cluster_scores', 'refine_centroids', 'log_blobs', 'find_candidates', 'match_pixel_positions',
+           'candidates_to_sky', 'stitch', 'synthetic_duplicates', 'localise', 'synthetic_sky_prob_maps']
 
 # %% ../nbs/30_localisation.ipynb #13d328fa
 def disk_offsets(radius_px: float, # disk radius [px]
@@ -69,6 +64,7 @@ def disk_scores(masks: np.ndarray,  # (n, H, W) binary maps (bool or 0/1)
     return out
 
 # %% ../nbs/30_localisation.ipynb #e3ec01ba
+# demo data, not part of the method: probability maps with known disks for the examples, tests and benchmarks
 def synthetic_prob_maps(n_patches: int,          # number of patches
                         npix: int,                # patch side [px]
                         radius_px: float,         # disk radius [px]
@@ -333,6 +329,7 @@ def stitch(cands: pd.DataFrame,   # candidates with glon_deg, glat_deg, score, e
     return out[front + [k for k in out.columns if k not in front]]
 
 # %% ../nbs/30_localisation.ipynb #43ee7e10
+# demo data, not part of the method: duplicated candidates with known truth for the stitching comparison and its benchmark
 def synthetic_duplicates(n_sources: int,           # true sources
                          pix_deg: float,           # pixel size [deg]
                          npix: int,                # patch side [px]
@@ -376,6 +373,7 @@ def localise(prob_maps: np.ndarray,   # (n_patches, P, P) network probabilities
                   rule=stitch_rule or loc.stitch_rule)
 
 # %% ../nbs/30_localisation.ipynb #e1d9eaa4
+# demo data, not part of the method: whole-sky probability maps with known sources (examples and tests of 30, 31, 34, 52)
 def synthetic_sky_prob_maps(geom,                      # PatchGeometry
                             glon_deg, glat_deg,        # true source positions [deg]
                             radius_px: float,          # disk radius [px]
@@ -396,322 +394,3 @@ def synthetic_sky_prob_maps(geom,                      # PatchGeometry
         disk = peak[i] / (1 + np.exp((np.hypot(xx - x, yy - y) - radius_px) / 0.4))
         maps[pid, y0:y1, x0:x1] = np.maximum(maps[pid, y0:y1, x0:x1], disk)
     return maps
-
-# %% ../nbs/30_localisation.ipynb #44f042fe
-LOCALISATION_SPLITS = ('test', 'train', 'val')
-
-def detections_path(run_dir,            # run directory
-                    split: str,         # 'test', 'train' or 'val'
-                    sky_seed: int,      # seed of the sky (its directory name sky_{seed:05d})
-                   ) -> Path:           # RUN_DIR/localisation/{split}/sky_{seed:05d}_detections.csv
-    "Where the localisation stage writes the detections of one sky."
-    if split not in LOCALISATION_SPLITS: raise ValueError(f"split '{split}' is not one of {LOCALISATION_SPLITS}")
-    return Path(run_dir) / 'localisation' / split / f'sky_{int(sky_seed):05d}_detections.csv'
-
-def prob_maps_path(run_dir, split: str, sky_seed: int) -> Path:
-    "Where the localisation stage writes the probability maps of one sky (`.npz`)."
-    return detections_path(run_dir, split, sky_seed).with_name(f'sky_{int(sky_seed):05d}_prob.npz')
-
-def to_float16(prob: np.ndarray,          # probabilities
-               keep_threshold: float | None = None, # a threshold whose binarisation (prob ≥ t) must survive the rounding
-              ) -> np.ndarray:              # float16 array (error ≤ 2.5e-4 on [0, 1])
-    "Round to float16, nudging values that would cross `keep_threshold` back to their side by one float16 step."
-    p = np.asarray(prob, np.float32); q = p.astype(np.float16)
-    if keep_threshold is not None:
-        t = np.float32(keep_threshold); qf = q.astype(np.float32)
-        up, down = (p < t) & (qf >= t), (p >= t) & (qf < t)
-        q[up] = np.nextafter(q[up], np.float16(-np.inf)); q[down] = np.nextafter(q[down], np.float16(np.inf))
-    return q
-
-def save_prob_maps(path,                  # destination .npz
-                   prob: np.ndarray,      # (n, P, P) probabilities
-                   patch_ids: np.ndarray, # (n,) patch id of each map
-                   keep_threshold: float | None = None, # binarisation threshold to preserve exactly (localisation.prob_threshold)
-                  ) -> Path:
-    "Probability maps as float16 in a compressed .npz, written atomically; the binarisation at `keep_threshold` is kept exactly."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f'.{path.stem}.{os.getpid()}.tmp.npz')
-    try:
-        np.savez_compressed(tmp, prob=to_float16(prob, keep_threshold), patch_id=np.asarray(patch_ids, np.int32))
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists(): tmp.unlink()
-    return path
-
-def load_prob_maps(path) -> tuple[np.ndarray, np.ndarray]: # (prob (n, P, P) float32, patch_id (n,))
-    "Read probability maps written by `save_prob_maps`."
-    path = Path(path)
-    if not path.exists(): raise FileNotFoundError(f"probability maps '{path}' do not exist (run the localisation stage)")
-    with np.load(path) as z: return z['prob'].astype(np.float32), z['patch_id']
-
-def write_csv_atomic(df: pd.DataFrame, path) -> Path:
-    "Write a DataFrame as CSV through a temporary file and a rename."
-    return atomic_write(path, lambda tmp: df.to_csv(tmp, index=False))
-
-def localise_sky(model,                  # trained MIUN (fermi_nb.miun.load_miun)
-                 store,                  # PatchStore of the sky's split (10_patching)
-                 sky_index: int,         # index of the sky in the store
-                 profile: Profile,       # profile (localisation section)
-                 seed: int,              # seed of the Poisson sample of the sky's patches
-                 batch_size: int = 64,   # patches per inference batch
-                 prediction: tuple | None = None, # (prob maps, patch ids) of this sky and seed already predicted (`predict_sky`); None → predict
-                ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]: # (whole-sky detections, prob maps (n, P, P), patch ids (n,))
-    "One Poisson realisation of a sky's patches (`detector_sample`) → MIUN probabilities → stitched whole-sky list (in the sky's own patch geometry)."
-    prob, patch_ids = predict_sky(model, store, sky_index, profile, seed, batch_size) if prediction is None else prediction
-    det = localise(prob, store.geometry(sky_index), profile, patch_ids=patch_ids)
-    return det, prob, patch_ids
-
-def predict_sky(model,                 # trained MIUN
-                store,                 # PatchStore of the sky's split
-                sky_index: int,        # index of the sky in the store
-                profile: Profile,      # profile (localisation.tta_symmetries)
-                seed: int,             # Poisson seed of the sky
-                batch_size: int = 64,  # patches per inference batch
-               ) -> tuple[np.ndarray, np.ndarray]: # (prob maps (n, P, P), patch ids (n,))
-    "The MIUN probabilities of the one Poisson realisation of a sky's patches that the detector sees (`detector_sample`)."
-    from fermi_nb.miun import predict_patches
-    patch_ids, counts = detector_sample(store, sky_index, seed)
-    return predict_patches(model, counts, batch_size, profile.localisation.tta_symmetries), patch_ids
-
-def detector_sample(store,             # PatchStore of the sky's split
-                    sky_index: int,    # index of the sky in the store
-                    seed: int,         # Poisson seed of the sky (the manifest's poisson_seed)
-                   ) -> tuple[np.ndarray, list]: # (patch ids (n,), per bin (n, npix_k, npix_k) counts)
-    "The one Poisson realisation of a sky's patches that the detector sees; the same seed gives the same counts."
-    rows = np.flatnonzero(store.sky_index == int(sky_index))
-    if len(rows) == 0: raise ValueError(f"patch store '{store.path}' has no sky {sky_index} (it has {store.n_skies})")
-    return store.patch_id[rows], store.sample(rows, np.random.default_rng(seed))
-
-def read_manifest(run_dir) -> dict:
-    "The localisation stage's manifest: model, base seed, and per split the skies with their seeds and files."
-    path = Path(run_dir) / 'localisation' / 'manifest.json'
-    if not path.exists(): raise FileNotFoundError(f"run '{run_dir}': no {path} (run the localisation stage first)")
-    return json.loads(path.read_text())
-
-def read_detections(run_dir,       # run directory
-                    split: str,    # 'test', 'train' or 'val'
-                   ) -> list[tuple[dict, pd.DataFrame]]: # [(manifest entry of the sky, its detections), ...]
-    "Detections of every sky of a split, with the manifest entry of each sky (sky_index, sky_seed, poisson_seed, files)."
-    man = read_manifest(run_dir)
-    if split not in man['splits']: raise ValueError(f"run '{run_dir}': split '{split}' was not localised (have {list(man['splits'])})")
-    return [(e, pd.read_csv(Path(run_dir) / e['detections'])) for e in man['splits'][split]]
-
-def plot_localised_patch(counts: list,          # per bin (npix_k, npix_k) counts of the patch
-                         prob: np.ndarray,      # (P, P) network probability
-                         det_xy: np.ndarray,    # (m, 2) detections in the patch's finest pixels (x, y)
-                         true_xy: np.ndarray,   # (t, 2) true sources in the patch's finest pixels (x, y)
-                         mask: np.ndarray | None = None, # (P, P) target mask (contour)
-                         true_size=None,        # marker size of each true source (e.g. ∝ sqrt(expected TS)); None → fixed
-                         title: str = '',       # figure title
-                        ):
-    "Inputs per energy bin, network output, detections (×) and true sources (○) of one patch."
-    import matplotlib.pyplot as plt
-    P = prob.shape[-1]; ext = (-0.5, P - 0.5, -0.5, P - 0.5)
-    fig, axs = plt.subplots(1, len(counts) + 1, figsize=(3.3 * (len(counts) + 1), 3.4))
-    for k, (ax, c) in enumerate(zip(axs, counts)):
-        im = ax.imshow(np.log10(1 + np.asarray(c, float)), origin='lower', extent=ext, cmap='cividis')
-        ax.set_title(f'bin {k}: log10(1 + counts)', fontsize=8); plt.colorbar(im, ax=ax, fraction=0.046)
-    ax = axs[-1]
-    im = ax.imshow(prob, origin='lower', extent=ext, cmap='magma', vmin=0, vmax=1); plt.colorbar(im, ax=ax, fraction=0.046)
-    if mask is not None: ax.contour(mask, levels=[0.5], colors='c', linewidths=0.6, extent=ext)
-    s = 40 if true_size is None else true_size
-    for a in axs:
-        if len(true_xy): a.scatter(true_xy[:, 0], true_xy[:, 1], s=s, facecolors='none', edgecolors='w', lw=0.8)
-        if len(det_xy): a.plot(det_xy[:, 0], det_xy[:, 1], 'x', color='lime', ms=7, mew=1.5)
-        a.set_xlim(ext[:2]); a.set_ylim(ext[2:])
-    ax.set_title('MIUN probability, mask (cyan), det. (×), true (○)', fontsize=8)
-    fig.suptitle(title, fontsize=9); fig.tight_layout()
-    return fig
-
-# %% ../nbs/30_localisation.ipynb #73722b58
-import dataclasses
-
-OPERATING_POINT_FILE = 'operating_point.json'
-
-def with_prob_threshold(profile: Profile,       # profile to copy
-                        prob_threshold: float,  # binarisation threshold of the probability maps
-                       ) -> Profile:            # copy with localisation.prob_threshold replaced
-    "A copy of `profile` whose localisation binarises the probability maps at `prob_threshold`."
-    return dataclasses.replace(profile, localisation=dataclasses.replace(profile.localisation, prob_threshold=float(prob_threshold)))
-
-def band_purity(dets: list,              # detection tables (glon_deg, glat_deg), one per sky
-                truths: list,            # true-source tables (glon_deg, glat_deg), one per sky
-                profile: Profile,        # real_data.crossmatch_radius_deg (match radius), lat_split_deg (bands); localisation.chance_shift_deg / chance_n_draws (chance level)
-                seed: int = 0,           # chance level: seed of the position angles
-               ) -> dict:                # per band 'highb'/'lowb': n_det, matched, chance, purity_cc
-    "Matched fraction of the detections per |b| band, its chance level and the chance-corrected purity (matched − chance) / (1 − chance), pooled over skies."
-    rd, rng = profile.real_data, np.random.default_rng(seed)
-    shift_deg, n_draws = profile.localisation.chance_shift_deg, profile.localisation.chance_n_draws
-    has_match = lambda d, t: crossmatch(d, t, rd.crossmatch_radius_deg, one_to_one=False)['idx_ref'].to_numpy() >= 0
-    tot = {band: np.zeros(3) for band in ('highb', 'lowb')}     # detections, matched, chance-matched (mean over draws)
-    for d, t in zip(dets, truths):
-        if len(d) == 0: continue
-        high = is_high_latitude(d.glat_deg, rd.lat_split_deg)
-        matched, chance = has_match(d, t), np.zeros(len(d))
-        for _ in range(n_draws):
-            l2, b2 = shift_positions(d.glon_deg, d.glat_deg, shift_deg, rng)
-            chance += has_match(d.assign(glon_deg=l2, glat_deg=b2), t)
-        for band, sel in (('highb', high), ('lowb', ~high)):
-            tot[band] += [sel.sum(), matched[sel].sum(), chance[sel].sum() / n_draws]
-    out = {}
-    for band, (n, m, c) in tot.items():
-        f, fc = (m / n, c / n) if n else (np.nan, np.nan)
-        out[band] = dict(n_det=int(n), matched=float(f), chance=float(fc),
-                         purity_cc=float((f - fc) / (1 - fc)) if n and fc < 1 else float('nan'))
-    return out
-
-def choose_prob_threshold(probs: list,      # per sky: (prob maps (n, P, P), patch ids (n,), PatchGeometry the sky was cut with)
-                          truths: list,     # per sky: true sources (glon_deg, glat_deg)
-                          profile: Profile, # localisation.threshold_grid / threshold_min_purity, real_data radius and |b| split
-                         ) -> tuple[float, pd.DataFrame]:  # (chosen prob_threshold, one row per grid value)
-    "The lowest `threshold_grid` value with chance-corrected purity ≥ `threshold_min_purity` in both |b| bands; if none, the one with the best worst band."
-    loc, rows = profile.localisation, []
-    for t in sorted(loc.threshold_grid, reverse=True):
-        pt = with_prob_threshold(profile, t)
-        bp = band_purity([localise(p, g, pt, patch_ids=ids) for p, ids, g in probs], truths, profile)
-        rows.append(dict(prob_threshold=float(t), **{f'{band}_{k}': v for band, r in bp.items() for k, v in r.items()}))
-    tab = pd.DataFrame(rows)
-    worst = tab[['highb_purity_cc', 'lowb_purity_cc']].min(axis=1, skipna=False).fillna(-np.inf)
-    passing = tab.prob_threshold[worst >= loc.threshold_min_purity]
-    chosen = float(passing.min()) if len(passing) else float(tab.prob_threshold[worst.idxmax()])
-    return chosen, tab.assign(worst_purity_cc=worst, passes=worst >= loc.threshold_min_purity, chosen=tab.prob_threshold == chosen)
-
-def operating_point_path(run_dir) -> Path:
-    "Where the localisation stage records the run's operating point."
-    return Path(run_dir) / 'localisation' / OPERATING_POINT_FILE
-
-def run_localisation_profile(profile: Profile,  # the run's profile
-                             run_dir,           # run directory
-                            ) -> Profile:       # the profile with the run's prob_threshold
-    "The run's profile with the localisation stage's chosen prob_threshold (threshold_rule 'validation'); the profile itself under 'fixed'."
-    if profile.localisation.threshold_rule == 'fixed': return profile
-    path = operating_point_path(run_dir)
-    if not path.exists():
-        raise FileNotFoundError(f"run '{run_dir}': localisation.threshold_rule is 'validation' but {path} does not exist "
-                                "(the localisation stage writes it: rerun the run to resume there)")
-    return with_prob_threshold(profile, json.loads(path.read_text())['prob_threshold'])
-
-def choose_run_operating_point(run_dir,           # run directory with patching/val and simulate/val
-                               model,             # the run's trained MIUN
-                               profile: Profile,  # the run's profile
-                               base_seed: int,    # Poisson seed of validation sky i is base_seed + i (as the localisation)
-                               batch_size: int = 64, # patches per inference batch
-                              ) -> tuple[dict, dict]: # (record written to operating_point.json, {sky_index: (prob maps, patch ids)} of the validation skies)
-    "Apply `choose_prob_threshold` to the run's validation skies and record the choice (atomically) in RUN_DIR/localisation; the predictions are returned for reuse."
-    from fermi_nb.patching import PatchStore
-    from fermi_nb.sky import Sky, sky_dir
-    run_dir = Path(run_dir); store_path = run_dir / 'patching' / 'val' / 'patches.h5'
-    if not store_path.exists():
-        raise FileNotFoundError(f"run '{run_dir}': localisation.threshold_rule 'validation' needs validation skies, but {store_path} "
-                                "does not exist (training.n_val_skies ≥ 1)")
-    store, probs, truths = PatchStore(store_path), [], []
-    try:
-        for i in range(store.n_skies):
-            prob, pids = predict_sky(model, store, i, profile, base_seed + i, batch_size)
-            probs.append((prob, pids, store.geometry(i)))
-            truths.append(Sky.load(sky_dir(run_dir / 'simulate' / 'val', int(store.sky_seed[i]))).sources)
-        seeds = [int(s) for s in store.sky_seed]
-    finally: store.close()
-    chosen, tab = choose_prob_threshold(probs, truths, profile)
-    loc = profile.localisation
-    rec = dict(prob_threshold=chosen, rule='validation', min_purity=loc.threshold_min_purity, grid=list(loc.threshold_grid),
-               any_passes=bool(tab.passes.any()), val_sky_seeds=seeds, poisson_seeds=[base_seed + i for i in range(len(seeds))],
-               radius_deg=profile.real_data.crossmatch_radius_deg, lat_split_deg=profile.real_data.lat_split_deg,
-               rows=json.loads(tab.to_json(orient='records')))
-    atomic_write(operating_point_path(run_dir), lambda tmp: Path(tmp).write_text(json.dumps(rec, indent=1)))
-    return rec, {i: (p, ids) for i, (p, ids, _) in enumerate(probs)}
-
-
-# %% ../nbs/30_localisation.ipynb #1e762f56
-def run_localisation(run_dir,                 # pipeline run directory with miun/model.keras and patching/<split>/patches.h5
-                     profile: Profile,        # the run's profile (localisation section, training.seed)
-                     splits=('test', 'train', 'val'), # splits to localise (test first: evaluation; train/val: training data of the characterisation)
-                     sample_seed: int | None = None,  # first Poisson seed of the detector samples; None → training.seed
-                    ) -> dict:                # profile localised with, base_seed, manifest, metrics, and the first test sky (store left open, prob maps, detections, patch ids)
-    "Pipeline stage: the run's operating point (threshold_rule 'validation'), then localise every sky of the splits; detections, test probability maps, manifest and metrics."
-    from fermi_nb.runner import write_stage_metrics, atomic_write_text
-    from fermi_nb.patching import PatchStore
-    from fermi_nb.miun import load_miun
-    from tqdm.auto import tqdm
-    t_start = time.time()
-    run_dir = Path(run_dir)
-    test_store = test_prob = test_det = test_pids = None
-    base_seed = int(profile.training.seed if sample_seed is None else sample_seed)
-    model = load_miun(run_dir / 'miun', profile)
-    val_predictions = {}   # validation skies predicted for the choice: localised below without predicting them again
-    if profile.localisation.threshold_rule == 'validation':   # the run's operating point, chosen on its validation skies (above)
-        if not operating_point_path(run_dir).exists():        # once per run: a resumed stage keeps the recorded choice
-            op, val_predictions = choose_run_operating_point(run_dir, model, profile, base_seed)
-            print(pd.DataFrame(op['rows']).round(4).to_string(index=False))
-        profile = run_localisation_profile(profile, run_dir)
-        print(f"operating point: prob_threshold {profile.localisation.prob_threshold} (rule: validation skies, {operating_point_path(run_dir)})")
-    manifest = dict(model=str(run_dir / 'miun' / 'model.keras'), sample_seed=base_seed, profile=profile.name,
-                    prob_threshold=profile.localisation.prob_threshold, splits={})
-    metrics, t_predict = dict(sample_seed=base_seed, prob_threshold=profile.localisation.prob_threshold), 0.0
-    for split in splits:
-        store_path = run_dir / 'patching' / split / 'patches.h5'
-        if not store_path.exists():
-            if split == 'test': raise FileNotFoundError(f"run '{run_dir}': no test patch store {store_path} (run the patching stage)")
-            print(f'{split}: no patch store, skipped'); continue
-        store = PatchStore(store_path)
-        entries, all_det = [], []
-        for i in tqdm(range(store.n_skies), desc=f'localising {split} skies'):
-            sky_seed, pseed = int(store.sky_seed[i]), base_seed + i
-            t0 = time.time()
-            det, prob, pids = localise_sky(model, store, i, profile, pseed,
-                                           prediction=val_predictions.get(i) if split == 'val' else None)
-            det = det.assign(sky_index=i, sky_seed=sky_seed, det_id=np.arange(len(det)))
-            write_csv_atomic(det, detections_path(run_dir, split, sky_seed))
-            entry = dict(sky_index=i, sky_seed=sky_seed, poisson_seed=pseed, n_detections=len(det),
-                         detections=str(detections_path(run_dir, split, sky_seed).relative_to(run_dir)), prob_maps=None)
-            if split == 'test':
-                entry['prob_maps'] = str(save_prob_maps(prob_maps_path(run_dir, split, sky_seed), prob, pids,
-                                                     profile.localisation.prob_threshold).relative_to(run_dir))
-                if i == 0: test_prob, test_det, test_pids = prob, det, pids
-            entries.append(entry); all_det.append(det)
-            t_predict += time.time() - t0
-        write_csv_atomic(pd.concat(all_det, ignore_index=True), run_dir / 'localisation' / f'{split}_detections.csv')
-        manifest['splits'][split] = entries
-        n_det = [e['n_detections'] for e in entries]
-        metrics[f'n_det_{split}'] = int(sum(n_det)); metrics[f'det_per_sky_{split}'] = float(np.mean(n_det))
-        if split == 'test': test_store = store
-        else: store.close()
-    atomic_write_text(run_dir / 'localisation' / 'manifest.json', json.dumps(manifest, indent=1))
-    metrics['seconds'] = round(time.time() - t_start, 1)
-    metrics['seconds_per_sky'] = round(t_predict / sum(len(v) for v in manifest['splits'].values()), 2)
-    write_stage_metrics(run_dir, 'localisation', metrics)
-    print(json.dumps(metrics, indent=1))
-    return dict(profile=profile, base_seed=base_seed, manifest=manifest, metrics=metrics, test_store=test_store,
-                test_prob=test_prob, test_det=test_det, test_pids=test_pids)
-
-# %% ../nbs/30_localisation.ipynb #ade69eb8
-def plot_run_test_patch(run_dir,                   # pipeline run directory
-                        loc_run: dict,             # run_localisation output (its test store is closed here)
-                        show_min_abs_b_deg: float, # only patches centred at |b| ≥ this are candidates for the figure [deg]
-                       ):
-    "Figure of one localised test patch of the run (the one with most TS ≥ 25 sources off the plane), saved with the run's figures; checks of the stage's outputs."
-    from fermi_nb.sky import Sky, sky_dir
-    from fermi_nb.runner import figure_path
-    import matplotlib.pyplot as plt
-    run_dir = Path(run_dir)
-    test_store, test_prob, test_det, test_pids, base_seed, manifest = (loc_run[k] for k in ('test_store', 'test_prob', 'test_det', 'test_pids', 'base_seed', 'manifest'))
-    geom_test = test_store.geometry(0)
-    truth0 = Sky.load(sky_dir(run_dir / 'simulate' / 'test', int(test_store.sky_seed[0]))).sources
-    sip = geom_test.sources_in_patches(truth0[truth0.expected_ts >= 25])
-    sip = sip[np.abs(geom_test.centres_glat_deg[sip.patch_id.to_numpy()]) >= show_min_abs_b_deg]
-    pid = int(sip.patch_id.value_counts().index[0]) if len(sip) else 0
-    row = test_store.row(0, pid); j = int(np.flatnonzero(test_pids == pid)[0])
-    _, counts0 = detector_sample(test_store, 0, base_seed)   # the same sample as above
-    src = test_store.sources_of(row)
-    if 'expected_ts' not in src: src = src.merge(truth0[['source_id', 'expected_ts']], on='source_id', how='left')
-    dx, dy = geom_test.sky_to_pixel(np.full(len(test_det), pid), test_det.glon_deg.to_numpy(), test_det.glat_deg.to_numpy())
-    P_test = geom_test.npix_of(None)
-    inside = (dx > -0.5) & (dx < P_test - 0.5) & (dy > -0.5) & (dy < P_test - 0.5)
-    fig = plot_localised_patch([c[j] for c in counts0], test_prob[j], np.c_[dx[inside], dy[inside]], src[['x_px', 'y_px']].to_numpy(),
-                               mask=test_store.mask(row), true_size=10 + 6 * np.sqrt(src.expected_ts.clip(0, 400)),
-                               title=f"test sky {int(test_store.sky_seed[0])}, patch {pid}: {inside.sum()} detections, {len(src)} true sources "
-                                     f"({(src.expected_ts >= 25).sum()} with TS_exp ≥ 25)")
-    fig.savefig(figure_path(run_dir, 'localisation_test_patch'), dpi=110); plt.show()
-    test_store.close()
-    assert np.isfinite(test_det[['glon_deg', 'glat_deg', 'score']].to_numpy()).all()
-    assert all(detections_path(run_dir, s, e['sky_seed']).exists() for s, es in manifest['splits'].items() for e in es)

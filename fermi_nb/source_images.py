@@ -323,8 +323,8 @@ class DetectorPatches:
                    poisson_seed: int,     # the localisation manifest's poisson_seed of that sky
                    sky=None,              # the Sky itself (yearly fractions, pixels past an edge); None → even split, edge repeated
                   ) -> 'DetectorPatches':
-        "The realisation the detector saw (30_localisation.detector_sample), ordered by patch_id."
-        from fermi_nb.localisation import detector_sample
+        "The realisation the detector saw (35_localisation_run.detector_sample), ordered by patch_id."
+        from fermi_nb.localisation_run import detector_sample
         pids, counts = detector_sample(store, sky_index, poisson_seed)
         geom = store.geometry(sky_index)
         if not np.array_equal(np.sort(pids), np.arange(geom.n_patches)):
@@ -487,7 +487,7 @@ def label_run_split(run_dir,           # pipeline run directory (localisation an
                     profile: Profile,  # run profile (localisation.match_radius_deg)
                    ) -> pd.DataFrame:  # all detections of the split, labelled (label_detections columns + split)
     "Label the localisation detections of every sky of a split against that sky's true sources."
-    from fermi_nb.localisation import read_detections
+    from fermi_nb.localisation_files import read_detections
     parts = []
     for entry, det in read_detections(run_dir, split):
         sky = run_sky(run_dir, split, entry['sky_seed'])
@@ -511,7 +511,8 @@ def run_source_images(run_dir,              # pipeline run directory with the lo
     "Pipeline stage: label the detections of every split with the true sources (or FAKE), example images, checks and metrics under RUN_DIR/source_images."
     import matplotlib.pyplot as plt
     from fermi_nb.runner import write_stage_metrics, figure_path, stage_dir
-    from fermi_nb.localisation import read_manifest, write_csv_atomic
+    from fermi_nb.localisation_files import read_manifest
+    from fermi_nb.config import write_csv_atomic
     t_stage = time.perf_counter()
     stage_dir(run_dir, 'source_images')
     splits = [s for s in RUN_SPLITS if s in read_manifest(run_dir)['splits']]

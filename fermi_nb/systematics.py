@@ -157,7 +157,7 @@ def _log(log, msg):
     if log: print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 def _write_csv(df: pd.DataFrame, path):
-    from fermi_nb.localisation import write_csv_atomic
+    from fermi_nb.config import write_csv_atomic
     return write_csv_atomic(df, path)
 
 def rates_long(evals: dict, quantity: str) -> pd.DataFrame:
@@ -183,7 +183,7 @@ def run_comparison(out_dir,                         # work directory (created): 
     from fermi_nb.sky import run_simulate, Sky
     from fermi_nb.patching import run_patching, PatchStore
     from fermi_nb.miun import train_miun, load_miun
-    from fermi_nb.localisation import localise_sky
+    from fermi_nb.localisation_run import localise_sky
     from fermi_nb.runner import atomic_write_text
     out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
     overrides = {'training.n_train_skies': int(n_train_skies), 'training.n_val_skies': int(n_val_skies),

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import healpy as hp
 from .config import Profile, atomic_write_text
-from .localisation import candidates_to_sky, stitch, write_csv_atomic
+from .localisation import candidates_to_sky, stitch
+from .config import write_csv_atomic
 from .baseline import run_baseline, psf_map, effective_psf_tables
 
 # %% auto #0

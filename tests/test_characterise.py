@@ -163,7 +163,7 @@ def test_window_weights_reproduce_patch_cut(sky, profile, geom):
 
 def test_from_store_reproduces_detector_counts(sky, detections, profile, tmp_path):
     from fermi_nb.patching import write_patch_store, PatchStore, sky_geometry
-    from fermi_nb.localisation import detector_sample
+    from fermi_nb.localisation_run import detector_sample
     path = write_patch_store(tmp_path / 'patches.h5', [sky], lambda i, s: sky_geometry(profile, s.seed, training=True),
                              profile, progress=False)
     with PatchStore(path) as store:

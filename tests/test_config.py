@@ -51,3 +51,11 @@ def test_shipped_profiles_extend_lat6():
                (lat6.instrument.aeff_file, lat6.instrument.exposure_map, 'p6v11', lat6.diffuse.counts_map)
     assert load_profile('real573w').diffuse.isotropic_file is None and lat6.diffuse.isotropic_file is not None
     assert load_profile('gc').patches.mask_min_expected_ts == lat6.patches.mask_min_expected_ts == 25
+
+def test_write_csv_atomic(tmp_path):
+    "The atomic CSV writer (one home with atomic_write): creates the directory, no index column, no temporary file left."
+    import pandas as pd
+    from fermi_nb.config import write_csv_atomic
+    path = write_csv_atomic(pd.DataFrame({'glon_deg': [1.5, 2.0], 'glat_deg': [-3.0, 4.25]}), tmp_path / 'a' / 'b.csv')
+    assert path == tmp_path / 'a' / 'b.csv' and path.read_text().splitlines() == ['glon_deg,glat_deg', '1.5,-3.0', '2.0,4.25']
+    assert [p.name for p in path.parent.iterdir()] == ['b.csv']

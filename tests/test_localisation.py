@@ -126,7 +126,8 @@ def test_whole_sky_duplicates_are_merged(quick):
     assert np.median(np.degrees(2 * np.arcsin(d / 2))) < 0.3 * pix
 
 # --- run-directory helpers of the pipeline stage
-from fermi_nb.localisation import to_float16, save_prob_maps, load_prob_maps, detections_path, prob_maps_path, write_csv_atomic
+from fermi_nb.localisation_files import to_float16, save_prob_maps, load_prob_maps, detections_path, prob_maps_path
+from fermi_nb.config import write_csv_atomic
 
 def test_float16_keeps_binarisation():
     near = np.float32(0.5) + np.linspace(-3e-4, 3e-4, 201, dtype=np.float32)

@@ -25,7 +25,8 @@ def run_replica(a, res):
     import numpy as np, pandas as pd
     from fermi_nb.patching import PatchStore
     from fermi_nb.miun import train_miun, load_miun
-    from fermi_nb.localisation import localise_sky, write_csv_atomic
+    from fermi_nb.localisation_run import localise_sky
+    from fermi_nb.config import write_csv_atomic
     from fermi_nb.sky import Sky
     from fermi_nb.systematics import _subset, evaluate_cases, cross_table
     work, models, profiles = Path(a.work), res['summary']['models'], res['profiles']

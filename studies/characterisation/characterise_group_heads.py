@@ -13,7 +13,7 @@ import numpy as np
 from sklearn.metrics import balanced_accuracy_score
 
 from fermi_nb.config import load_profile
-from fermi_nb.localisation import read_manifest
+from fermi_nb.localisation_files import read_manifest
 from fermi_nb.patching import PatchStore
 from fermi_nb.source_images import DetectorPatches, read_labelled, run_sky, FAKE
 from fermi_nb import characterise as C

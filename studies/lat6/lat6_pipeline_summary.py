@@ -32,7 +32,7 @@ def _json(path):
 def chance_purity_of_run(run, radius_deg):
     "Chance purity of the run's test detections (for runs whose evaluation stage predates it)."
     from fermi_nb.evaluation import chance_purity
-    from fermi_nb.localisation import read_detections
+    from fermi_nb.localisation_files import read_detections
     from fermi_nb.sky import Sky, sky_dir
     from fermi_nb.config import load_profile
     loc = load_profile(run / 'profile.yaml').localisation

@@ -112,7 +112,7 @@ def stage_train(p, work, a):
 def stage_test(p, work, a):
     from fermi_nb.miun import load_miun
     from fermi_nb.patching import PatchStore
-    from fermi_nb.localisation import localise_sky
+    from fermi_nb.localisation_run import localise_sky
     from fermi_nb.evaluation import evaluate, completeness_above
     from fermi_nb.sky import Sky
     store = PatchStore(work / 'patching' / 'test' / 'patches.h5')

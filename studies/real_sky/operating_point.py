@@ -7,10 +7,10 @@ every `localisation.prob_threshold` of the profile's `localisation.threshold_gri
 
 * on the simulated sky (true sources as the reference, 0.5° rule): completeness per |b| band and Flux1000, the
   matched fraction and the **chance-corrected purity** (matched − chance) / (1 − chance), chance = the matched
-  fraction of the detections moved 1° along random position angles (`fermi_nb.localisation.band_purity`, three
+  fraction of the detections moved 1° along random position angles (`fermi_nb.operating_point.band_purity`, three
   draws, as the evaluation's chance purity): the selection criterion — the lowest threshold keeping it
   ≥ `localisation.threshold_min_purity` in both bands. The pipeline applies the same rule to each run's validation
-  skies (`localisation.threshold_rule: validation`, 30_localisation); this script shows it on the test sky, next to
+  skies (`localisation.threshold_rule: validation`, 34_operating_point); this script shows it on the test sky, next to
   the real map;
 * on the real map, the cross-match with 4FGL-DR2 (reported, not used for the choice).
 
@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 from fermi_nb.config import load_profile, atomic_write_text
 from fermi_nb.patching import PatchGeometry
-from fermi_nb.localisation import localise, band_purity
+from fermi_nb.localisation import localise
+from fermi_nb.operating_point import band_purity
 from fermi_nb.catalog import load_4fgl, crossmatch_report, report_headline
 from fermi_nb.realsky import GOALS_DL, goal_check, real_counts_maps, simulated_test_counts
 from fermi_nb.miun import load_miun, predict_patches
@@ -34,7 +35,7 @@ def headline(det, ref, rd):
 
 
 def chance_corrected(det, ref, profile):
-    "Chance-corrected purity per |b| band: the package's rule (fermi_nb.localisation.band_purity), which the runs' validation-sky choice uses."
+    "Chance-corrected purity per |b| band: the package's rule (fermi_nb.operating_point.band_purity), which the runs' validation-sky choice uses."
     bp = band_purity([det], [ref], profile)   # chance level: 1° shifts, three draws (band_purity's defaults)
     return {f'{band}_purity_chance_corrected': round(bp[band]['purity_cc'], 4) for band in ('highb', 'lowb')}
 

@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 from fermi_nb.config import atomic_write_text
 from fermi_nb.runner import run_profile
-from fermi_nb.localisation import run_localisation_profile, write_csv_atomic
+from fermi_nb.localisation_files import run_localisation_profile
+from fermi_nb.config import write_csv_atomic
 from fermi_nb.catalog import load_4fgl
 from fermi_nb.realsky import (crossmatch_reports, headline_table, equal_purity_table, equal_purity_wide, load_classical,
                               load_ts_map, GOALS_DL, CLASSICAL_ISSUE)

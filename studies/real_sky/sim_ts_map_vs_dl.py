@@ -19,7 +19,7 @@ import numpy as np
 from fermi_nb.config import atomic_write_text
 from fermi_nb.runner import run_profile
 from fermi_nb.patching import PatchGeometry
-from fermi_nb.localisation import run_localisation_profile
+from fermi_nb.localisation_files import run_localisation_profile
 from fermi_nb.realsky import simulated_test_counts, detect_sources, equal_purity_table, equal_purity_wide
 from fermi_nb.tsmap import map_patch_inputs, ts_map_detections
 

@@ -12,7 +12,8 @@ import json, sys, time
 from pathlib import Path
 from fermi_nb.config import load_profile, atomic_write_text
 from fermi_nb.patching import PatchGeometry
-from fermi_nb.localisation import localise, load_prob_maps
+from fermi_nb.localisation import localise
+from fermi_nb.localisation_files import load_prob_maps
 from fermi_nb.catalog import load_4fgl, crossmatch_report, report_headline
 from fermi_nb.realsky import goal_check, GOALS_DL
 
