@@ -4,7 +4,8 @@
 
 # %% ../nbs/32_baseline.ipynb #228e515f
 from __future__ import annotations
-import time
+import json, time, warnings
+from pathlib import Path
 import numpy as np
 import pandas as pd
 import healpy as hp
@@ -17,9 +18,11 @@ from .localisation import candidates_to_sky, stitch, find_candidates
 from .evaluation import evaluate, match_catalogs
 
 # %% auto #0
-__all__ = ['MATCHED_FRACTION_LEVELS', 'patch_inputs', 'to_finest', 'energy_axes', 'patch_wcs', 'psf_map', 'effective_psf_tables',
-           'patch_dataset', 'ts_peaks', 'run_baseline', 'in_region', 'compare_methods', 'score_scan',
-           'completeness_at_purity', 'purity_scan', 'completeness_at_matched_fraction']
+__all__ = ['MATCHED_FRACTION_LEVELS', 'patch_inputs', 'nearest_patches', 'to_finest', 'energy_axes', 'patch_wcs', 'psf_map',
+           'effective_psf_tables', 'patch_dataset', 'ts_peaks', 'run_baseline', 'in_region', 'compare_methods',
+           'baseline_stitch_radius_deg', 'compare_on_region', 'plot_baseline_comparison', 'score_scan',
+           'completeness_at_purity', 'compare_at_purity', 'purity_scan', 'completeness_at_matched_fraction',
+           'run_baseline_stage']
 
 # %% ../nbs/32_baseline.ipynb #eeaae7a1
 def patch_inputs(sky,           # Sky (05_sky): counts(k), diffuse_counts[k], exposure[k]
@@ -32,6 +35,15 @@ def patch_inputs(sky,           # Sky (05_sky): counts(k), diffuse_counts[k], ex
     return {'asimov': geom.cut([sky.counts(k) for k in range(nb)]),
             'background': geom.cut([sky.diffuse_counts[k] for k in range(nb)]),
             'exposure': [e / np.maximum(o, 1e-30) for e, o in zip(expo, ones)]}
+
+def nearest_patches(geom,                 # PatchGeometry
+                    glon_deg: float,      # centre of the region [deg]
+                    glat_deg: float,      # centre of the region [deg]
+                    n_patches: int,       # patches wanted
+                   ) -> np.ndarray:       # patch ids, nearest first
+    "The `n_patches` patches whose centres are nearest to (glon_deg, glat_deg)."
+    centre = np.array(hp.ang2vec(glon_deg, glat_deg, lonlat=True))
+    return np.argsort(np.linalg.norm(geom._centre - centre, axis=1))[:n_patches]
 
 def to_finest(a: np.ndarray,   # (..., n, n) patch image of one bin
               npix: int,       # finest patch size
@@ -134,7 +146,7 @@ def patch_dataset(geom,                # PatchGeometry
 # %% ../nbs/32_baseline.ipynb #589f0ba3
 def ts_peaks(dataset,                      # MapDataset of one patch
              patch_id: int,                # patch id (copied to the output)
-             sqrt_ts_threshold: float = 5.0, # detection threshold on sqrt(TS)
+             sqrt_ts_threshold: float,     # detection threshold on sqrt(TS) (the profile's real_data.classical_min_sqrt_ts)
              min_distance_px: int = 2,     # minimum distance between peaks [px]
             ) -> tuple[pd.DataFrame, np.ndarray]: # (peaks: patch_id, x_px, y_px, ts, sqrt_ts; TS map (P, P))
     "Likelihood TS map of a patch and its peaks above threshold."
@@ -156,7 +168,7 @@ def run_baseline(geom,                   # PatchGeometry
                  patch_ids,              # patches to analyse
                  counts: list,           # per bin (len(patch_ids), npix_k, npix_k) observed counts (same order as patch_ids)
                  inputs: dict,           # patch_inputs(sky, geom): background and exposure of all patches
-                 sqrt_ts_threshold: float = 5.0, # detection threshold
+                 sqrt_ts_threshold: float, # detection threshold on sqrt(TS)
                  min_distance_px: int = 2,       # minimum distance between peaks [px]
                  progress: bool = False, # tqdm progress bar
                  psf=None,               # PSFMap of the TS kernel; None → the effective PSF of the patch data (effective_psf_tables)
@@ -203,6 +215,64 @@ def compare_methods(results: dict,   # {name: (detections DataFrame, cpu seconds
                          purity=o.purity, purity_err=o.purity_err, cpu_s_per_patch=float(np.mean(cpu))))
     return pd.DataFrame(rows).set_index('method'), evals
 
+def baseline_stitch_radius_deg(profile: Profile) -> float:
+    "Stitch radius of both methods' candidates [deg]: the profile's, at least two finest patch pixels (see 30_localisation)."
+    return max(profile.localisation.stitch_radius_deg, 2 * float(profile.patch_pixel_deg.min()))
+
+def compare_on_region(sky,                       # Sky: its sources are the truth
+                      geom,                      # PatchGeometry the patches were cut with
+                      region,                    # patch ids compared
+                      counts: list,              # per bin (len(region), npix_k, npix_k) the Poisson sample both methods see
+                      inputs: dict,              # patch_inputs(sky, geom): background and exposure
+                      profile: Profile,          # profile: localisation settings of both methods
+                      sqrt_ts_threshold: float,  # detection threshold of the likelihood search on sqrt(TS)
+                      psf,                       # PSFMap of the TS kernel: psf_map(profile, tables=effective_psf_tables(geom))
+                      model=None,                # trained MIUN; None → ideal masks of the sources with TS_exp ≥ sqrt_ts_threshold²
+                     ) -> tuple[dict, pd.DataFrame]:  # ({method: (detections in the region, CPU s per patch)}, true sources of the region)
+    "Both methods on the same patches: TS-map peaks and the network's (or the ideal) masks, localised, stitched and kept in the region."
+    stitch_radius_deg, rule = baseline_stitch_radius_deg(profile), profile.localisation.stitch_rule
+    base_cands, base_cpu = run_baseline(geom, region, counts, inputs, sqrt_ts_threshold, psf=psf)
+    base_det = stitch(candidates_to_sky(base_cands, geom), stitch_radius_deg, rule=rule)
+    results = {f'likelihood TS ≥ {sqrt_ts_threshold ** 2:g} (gammapy)': (base_det[in_region(base_det, geom, region)].reset_index(drop=True), base_cpu)}
+    if model is not None:
+        from fermi_nb.miun import predict_patches
+        predict_patches(model, [c[:1] for c in counts])   # warm-up: graph tracing is not part of the cost per patch
+        t0 = time.process_time()
+        net_cands = find_candidates(predict_patches(model, counts), profile, patch_ids=region)
+        name = 'MIUN + blob kernel'
+    else:
+        ideal = sky.sources[sky.sources.expected_ts >= sqrt_ts_threshold ** 2]
+        masks = geom.target_masks(geom.sources_in_patches(ideal))[region].astype(np.float32)
+        t0 = time.process_time()
+        net_cands = find_candidates(masks, profile, patch_ids=region)
+        name = f'ideal masks (TS_exp ≥ {sqrt_ts_threshold ** 2:g}) + blob kernel'
+    net_cpu = np.full(len(region), (time.process_time() - t0) / len(region))
+    net_det = stitch(candidates_to_sky(net_cands, geom), stitch_radius_deg, rule=rule)
+    results[name] = (net_det[in_region(net_det, geom, region)].reset_index(drop=True), net_cpu)
+    return results, sky.sources[in_region(sky.sources, geom, region)].reset_index(drop=True)
+
+def plot_baseline_comparison(ts_img: np.ndarray,   # (P, P) TS map of one patch (ts_peaks)
+                             peaks: pd.DataFrame,  # its peaks (ts_peaks)
+                             truth: pd.DataFrame,  # true sources of the region (with expected_ts)
+                             geom,                 # PatchGeometry
+                             patch_id: int,        # the patch of ts_img
+                             evals: dict,          # compare_methods' evaluate() of each method
+                            ):                     # matplotlib Figure
+    "√TS map of one patch with its peaks and the true sources, and the detection rates of both methods versus √TS_exp and S1."
+    import matplotlib.pyplot as plt
+    from fermi_nb.evaluation import plot_rates
+    fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
+    im = axes[0].imshow(np.sqrt(np.clip(ts_img, 0, None)), origin='lower', cmap='viridis')
+    axes[0].plot(peaks.x_px, peaks.y_px, 'r+', ms=10)
+    tx, ty = geom.sky_to_pixel(np.full(len(truth), patch_id), truth.glon_deg.to_numpy(), truth.glat_deg.to_numpy())
+    P = geom.npix_of(None)
+    ok = (tx > -0.5) & (tx < P - 0.5) & (ty > -0.5) & (ty < P - 0.5)
+    axes[0].scatter(tx[ok], ty[ok], s=8 + 4 * np.sqrt(truth.expected_ts[ok]), facecolors='none', edgecolors='w', lw=0.7)
+    axes[0].set_title(f'patch {patch_id}: √TS, peaks (+), true sources (○ ∝ √TS_exp)', fontsize=9); plt.colorbar(im, ax=axes[0])
+    plot_rates(evals, quantities=('sqrt_ts', 's1'), axes=axes[1:])
+    fig.tight_layout()
+    return fig
+
 # %% ../nbs/32_baseline.ipynb #b5e1a002
 def score_scan(det: pd.DataFrame,       # detections with a `score` column (higher = more confident)
                truth: pd.DataFrame,     # true sources of the same region
@@ -229,6 +299,14 @@ def completeness_at_purity(scan: pd.DataFrame,  # score_scan output
     best = ok.loc[ok.completeness.idxmax()]
     return float(best.completeness), float(best.min_score)
 
+def compare_at_purity(scans: dict,                  # {method: score_scan}
+                      cpu_s_per_patch: pd.Series,   # CPU seconds per patch of each method (compare_methods' table)
+                      purity: float,                # required purity
+                     ) -> pd.DataFrame:             # per method: completeness, min_score, purity, cpu_s_per_patch
+    "Completeness of each method's list cut to `purity` (a list less pure than that: NaN; at its own purity: uncut)."
+    return pd.DataFrame({name: dict(zip(('completeness', 'min_score'), completeness_at_purity(scan, purity)))
+                         for name, scan in scans.items()}).T.assign(purity=purity, cpu_s_per_patch=cpu_s_per_patch)
+
 # %% ../nbs/32_baseline.ipynb #ep000002
 MATCHED_FRACTION_LEVELS = (0.90, 0.95, 0.98)   # matched fractions (purities) at which catalogues are compared
 
@@ -251,9 +329,9 @@ def _score_matches(det: pd.DataFrame, ref: pd.DataFrame, radius_deg: float, scor
 def purity_scan(det: pd.DataFrame,            # detections: glon_deg, glat_deg and `score_col`
                 ref: pd.DataFrame,            # reference sources: glon_deg/glat_deg (or GLON/GLAT) and Flux1000 [ph cm⁻² s⁻¹]
                 radius_deg: float,            # association radius [deg] (any counterpart within it, in each direction)
-                score_col: str = 'score',     # column ranking the detections (higher = more confident; NaN = never kept)
-                lat_split_deg: float = 10.0,  # |b| separating the two bands [deg]
-                flux_thresholds_ph_cm2_s=(1e-9, 3e-10),  # Flux1000 cuts of the completeness [ph cm⁻² s⁻¹]
+                score_col: str,               # column ranking the detections (higher = more confident; NaN = never kept)
+                lat_split_deg: float,         # |b| separating the two bands [deg] (real_data.lat_split_deg)
+                flux_thresholds_ph_cm2_s,     # Flux1000 cuts of the completeness [ph cm⁻² s⁻¹] (real_data.completeness_flux_ph_cm2_s)
                ) -> pd.DataFrame:             # band, min_score, n_det, n_matched, matched_fraction, then n_ref_F / n_found_F / completeness_F per flux cut F
     "Matched fraction and completeness per |b| band of a catalogue cut at every one of its scores, highest first."
     from fermi_nb.catalog import _lonlat
@@ -300,3 +378,74 @@ def completeness_at_matched_fraction(scan: pd.DataFrame,   # purity_scan output
                                  n_found=int(r[f'n_found_{f}']), min_score=float(r.min_score), n_det=int(r.n_det),
                                  matched_fraction=float(r.matched_fraction)))
     return pd.DataFrame(rows)
+
+# %% ../nbs/32_baseline.ipynb #bst00001
+def run_baseline_stage(run_dir,                 # pipeline run directory (simulate, patching, localisation and miun stages done)
+                       profile: Profile,        # the run's profile; threshold: real_data.classical_min_sqrt_ts
+                       region_glon_deg: float,  # centre of the compared region [deg]
+                       region_glat_deg: float,  # centre of the compared region [deg]
+                       n_patches: int,          # test patches compared, nearest to the centre
+                      ) -> dict:                # the stage metrics (also RUN_DIR/metrics/baseline.json)
+    "The baseline stage: the likelihood TS-map search and the run's MIUN on the same patches of its first test sky, written to RUN_DIR/baseline."
+    from fermi_nb.sky import Sky, sky_dir
+    from fermi_nb.patching import PatchStore
+    from fermi_nb.localisation import read_manifest, write_csv_atomic
+    from fermi_nb.runner import write_stage_metrics, figure_path, stage_dir
+    from fermi_nb.evaluation import completeness_above
+    from fermi_nb.miun import load_miun
+    t_stage = time.time()
+    warnings.filterwarnings('ignore', module='gammapy')
+    run_dir = Path(run_dir); sqrt_ts_threshold = profile.real_data.classical_min_sqrt_ts
+    test_entry = read_manifest(run_dir)['splits']['test'][0]
+    sky = Sky.load(sky_dir(run_dir / 'simulate' / 'test', test_entry['sky_seed']))
+    store_path = run_dir / 'patching' / 'test' / 'patches.h5'
+    with PatchStore(store_path) as store:   # the very sample the MIUN saw in 30_localisation (same store rows, same recorded seed)
+        geom = store.geometry(test_entry['sky_index'])
+        inputs = patch_inputs(sky, geom)
+        region = nearest_patches(geom, region_glon_deg, region_glat_deg, n_patches)
+        rows = np.flatnonzero(store.sky_index == test_entry['sky_index'])
+        if not np.array_equal(store.patch_id[rows], np.arange(geom.n_patches)):
+            raise ValueError(f"{store_path}: the rows of test sky {test_entry['sky_index']} are not its patches 0..{geom.n_patches - 1} in order")
+        if not all(np.allclose(a[region], b[region]) for a, b in zip(store.asimov(rows), inputs['asimov'])):
+            raise ValueError(f"{store_path}: the stored expected counts of test sky {test_entry['sky_seed']} differ from those of the sky itself")
+        counts = [c[region] for c in store.sample(rows, np.random.default_rng(test_entry['poisson_seed']))]
+    eff_psf = psf_map(profile, tables=effective_psf_tables(geom))
+    results, truth = compare_on_region(sky, geom, region, counts, inputs, profile, sqrt_ts_threshold, eff_psf,
+                                       load_miun(run_dir / 'miun', profile))
+    table, evals = compare_methods(results, truth, profile.localisation.match_radius_deg)
+    p0 = int(region[0])
+    ds = patch_dataset(geom, p0, [c[0] for c in counts], [b[p0] for b in inputs['background']], [e[p0] for e in inputs['exposure']], psf=eff_psf)
+    peaks, ts_img = ts_peaks(ds, p0, sqrt_ts_threshold)
+    plot_baseline_comparison(ts_img, peaks, truth, geom, p0, evals).savefig(figure_path(run_dir, 'baseline_comparison'), dpi=110)
+    scans = {name: score_scan(det, truth, profile.localisation.match_radius_deg) for name, (det, _) in results.items()}
+    if not all(sc.n_det.is_monotonic_decreasing for sc in scans.values()):
+        raise RuntimeError(f"run '{run_dir}': a score scan of the baseline keeps more detections at a higher threshold")
+    common_purity, high_purity = float(table.purity.min()), float(table.purity.max())
+    at_equal, at_high = compare_at_purity(scans, table.cpu_s_per_patch, common_purity), compare_at_purity(scans, table.cpu_s_per_patch, high_purity)
+    if not np.isfinite(at_equal.completeness).all():
+        raise RuntimeError(f"run '{run_dir}': a method does not reach the purity of the less pure list ({common_purity:.3f}) in its score scan")
+    out = stage_dir(run_dir, 'baseline')
+    run_table = table.copy()
+    for name in run_table.index:
+        c = completeness_above(truth, evals[name]['matches'], sqrt_ts_threshold ** 2)
+        run_table.loc[name, 'completeness_ts25'], run_table.loc[name, 'completeness_ts25_err'] = c['completeness'], c['completeness_err']
+    write_csv_atomic(run_table.reset_index(), out / 'comparison.csv')
+    names = list(results)
+    write_csv_atomic(results[names[0]][0], out / 'baseline_detections.csv')
+    write_csv_atomic(results[names[1]][0], out / 'miun_detections.csv')
+    for name, sc in scans.items(): write_csv_atomic(sc, out / f"score_scan_{'baseline' if name == names[0] else 'miun'}.csv")
+    b, n = run_table.loc[names[0]], run_table.loc[names[1]]
+    metrics = dict(n_patches=int(len(region)), sky_seed=int(test_entry['sky_seed']), n_true=int(b.n_true),
+                   baseline_completeness=float(b.completeness), baseline_purity=float(b.purity),
+                   baseline_completeness_ts25=float(b.completeness_ts25), baseline_cpu_s_per_patch=float(b.cpu_s_per_patch),
+                   miun_completeness=float(n.completeness), miun_purity=float(n.purity),
+                   miun_completeness_ts25=float(n.completeness_ts25), miun_cpu_s_per_patch=float(n.cpu_s_per_patch),
+                   equal_purity=common_purity, baseline_completeness_at_equal_purity=float(at_equal.completeness.iloc[0]),
+                   miun_completeness_at_equal_purity=float(at_equal.completeness.iloc[1]),
+                   high_purity=high_purity, baseline_completeness_at_high_purity=float(at_high.completeness.iloc[0]),
+                   miun_completeness_at_high_purity=float(at_high.completeness.iloc[1]),
+                   cpu_ratio=float(b.cpu_s_per_patch / n.cpu_s_per_patch),
+                   seconds=round(time.time() - t_stage, 1))
+    write_stage_metrics(run_dir, 'baseline', metrics)
+    print(run_table.round(4).to_string()); print(json.dumps(metrics, indent=1))
+    return metrics

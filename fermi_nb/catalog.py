@@ -23,7 +23,7 @@ __all__ = ['CLASS_COLUMNS', 'P_REAL_CLASS_MIN', 'FLAG_BITS', 'COLUMN_UNITS', 'CO
            'galactic_to_j2000', 'predicted_class', 'catalog_table', 'strip_machine_paths', 'resolve_provenance',
            'region_text', 'write_catalog', 'read_catalog', 'synthetic_detections', 'catalog_sources', 'load_4fgl',
            'crossmatch', 'crossmatch_report', 'report_headline', 'profile_data_files', 'file_version',
-           'characterisation_model_dir', 'test_detection_tables']
+           'characterisation_model_dir', 'test_detection_tables', 'pooled_report', 'run_catalog']
 
 # %% ../nbs/50_catalog.ipynb #5e281f6a
 _SUFFIXES = [ch for ch in string.ascii_lowercase if ch not in 'ce']
@@ -348,8 +348,8 @@ def _sky_x(glon_deg): return -np.radians(((np.asarray(glon_deg) + 180.0) % 360.0
 def crossmatch_report(det: pd.DataFrame,   # detections: glon_deg, glat_deg, optional flux_log10_s1 / score / r95_deg
                       fgl: pd.DataFrame,   # reference from load_4fgl
                       radius_deg: float,   # association radius [deg]
-                      lat_split_deg: float=10.0,  # |b| split [deg]
-                      flux_thresholds_ph_cm2_s=(1e-9, 3e-10),  # Flux1000 thresholds [ph cm⁻² s⁻¹]
+                      lat_split_deg: float,  # |b| split [deg] (real_data.lat_split_deg)
+                      flux_thresholds_ph_cm2_s,  # Flux1000 thresholds [ph cm⁻² s⁻¹] (real_data.completeness_flux_ph_cm2_s)
                       one_to_one: bool=False,  # see crossmatch
                       n_brightest: int=15,     # unmatched detections listed
                       plot: bool=True,         # draw the sky map
@@ -462,3 +462,59 @@ def test_detection_tables(run_dir,  # run directory
         seed = int(df['sky_seed'].iloc[0]) if 'sky_seed' in df.columns and len(df) else int(f.name.split('_')[1])
         tables[seed] = df
     return tables, loc
+
+# %% ../nbs/50_catalog.ipynb #3ded7d0a
+def pooled_report(reports: list,  # crossmatch_report outputs, one per sky
+                 ) -> dict:       # {'completeness': ..., 'detections': ...} as crossmatch_report, counts summed over the skies
+    "Cross-match reports of several skies pooled: the counts summed per band and flux cut, the fractions recomputed."
+    comp = pd.concat([r['completeness'] for r in reports]).groupby(['band', 'flux1000_min'], sort=False)[['n_4fgl', 'n_found']].sum().reset_index()
+    comp['completeness'] = comp['n_found'] / comp['n_4fgl'].clip(lower=1)
+    dets = pd.concat([r['detections'] for r in reports]).groupby('band', sort=False)[['n_det', 'n_matched']].sum().reset_index()
+    dets['matched_fraction'] = dets['n_matched'] / dets['n_det'].clip(lower=1)
+    return {'completeness': comp, 'detections': dets}
+
+def run_catalog(run_dir,           # pipeline run directory (localisation done; characterisation used when present)
+                profile: Profile,  # the run's profile: catalogue prefix and flags, real_data radius, |b| split and flux cuts
+               ) -> dict:          # the stage metrics (also RUN_DIR/metrics/catalog.json)
+    "The catalogue stage: one catalogue per simulated test sky of the run in RUN_DIR/catalog, checked, and its report against the true sources."
+    from fermi_nb.runner import stage_dir, write_stage_metrics, figure_path
+    from fermi_nb.sky import Sky, sky_dir
+    from fermi_nb.population import band_photon_flux
+    run_dir = Path(run_dir); cat_dir = stage_dir(run_dir, 'catalog'); rd = profile.real_data
+    tables, source = test_detection_tables(run_dir)
+    char_dir = characterisation_model_dir(run_dir)
+    models = {'miun': file_version(run_dir / 'miun' / 'model.keras'),
+              'characterisation': file_version(char_dir / 'calibration.json') if char_dir else 'none (positions and scores only)'}
+    data_files = {k: None for k in profile_data_files(profile)}
+    written, dets, truths = {}, [], []
+    for sky_seed, det in tables.items():
+        prov = {'profile': profile.name, 'run_dir': str(run_dir), 'data_files': data_files, 'models': models,
+                'input': file_version(source) if source.is_file() else str(source), 'sky_seed': sky_seed,
+                'note': 'simulated test sky of the run'}
+        written[sky_seed] = write_catalog(det, cat_dir, profile, prov, name=f'sim_test_sky_{sky_seed:05d}')
+        sdir = sky_dir(run_dir / 'simulate' / 'test', sky_seed)
+        if sdir.is_dir():
+            truth = Sky.load(sdir).sources
+            truths.append(truth.assign(Flux1000=band_photon_flux(truth, 1.0, 100.0), sky_seed=sky_seed)); dets.append(det)
+    print(f"{len(written)} test-sky catalogues from {source} → {cat_dir}")
+    for sky_seed, paths in written.items():   # each catalogue reads back whole, with its provenance
+        cat = read_catalog(paths['fits'])
+        if len(cat) != len(tables[sky_seed]) or cat.meta['PROVENANCE']['profile'] != profile.name:
+            raise RuntimeError(f"{paths['fits']}: read back {len(cat)} rows of profile '{cat.meta['PROVENANCE']['profile']}', "
+                               f"expected {len(tables[sky_seed])} of '{profile.name}'")
+        unhashed = [k for k, v in cat.meta['PROVENANCE'].items() if k.startswith('data_files.') and not v]
+        if unhashed: raise RuntimeError(f"{paths['fits']}: provenance without the sha256 of {unhashed}")
+    metrics = {'n_skies': len(written), 'input': str(source), 'characterised': source.is_file(),
+               'n_sources_per_sky': float(np.mean([len(t) for t in tables.values()]))}
+    if truths:   # pool the skies: match within each sky, then sum the counts
+        pooled = pooled_report([crossmatch_report(d, t, rd.crossmatch_radius_deg, rd.lat_split_deg, rd.completeness_flux_ph_cm2_s, plot=False)
+                                for d, t in zip(dets, truths)])
+        print(f"against the true sources (Flux1000 = 1-100 GeV photon flux), {rd.crossmatch_radius_deg} deg, {len(truths)} skies pooled:")
+        print(pooled['completeness'].to_string(index=False)); print(pooled['detections'].to_string(index=False))
+        metrics.update(report_headline(pooled, 'sim'))
+        r0 = crossmatch_report(dets[0], truths[0], rd.crossmatch_radius_deg, rd.lat_split_deg, rd.completeness_flux_ph_cm2_s,
+                               title=f'Test sky {list(written)[0]}: catalogue vs true sources within {rd.crossmatch_radius_deg}°')
+        r0['figure'].savefig(figure_path(run_dir, 'catalog_test_sky_crossmatch'), dpi=110, bbox_inches='tight')
+    write_stage_metrics(run_dir, 'catalog', metrics)
+    print(json.dumps(metrics, indent=1, default=float))
+    return metrics

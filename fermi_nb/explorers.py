@@ -12,7 +12,7 @@ from .config import Profile, load_profile
 
 # %% auto #0
 __all__ = ['CARD_COLUMNS', 'RunView', 'load_run_view', 'plot_sky_view', 'source_card', 'catalog_viewer', 'StaticFirstView',
-           'first_target', 'explorer']
+           'first_target', 'explorer', 'demo_view']
 
 # %% ../nbs/91_explorers.ipynb #3770d5db
 @dataclass
@@ -199,3 +199,22 @@ def explorer(view: RunView):   # the run view (see `load_run_view`)
             + _png_html(sky) + _png_html(card) + row.to_html(index=False, float_format=lambda v: f'{v:.3g}', border=0) + '</div>')
     plt.close(sky); plt.close(card)
     return StaticFirstView(widget, html)
+
+# %% ../nbs/91_explorers.ipynb #expl0dmv
+def demo_view(profile: Profile,   # profile of the demonstration sky
+              seed: int,          # seed of the simulated sky
+              store_dir=None,     # directory of its patch store; None → a new temporary directory
+             ) -> RunView:
+    "A demonstration view without a run: one simulated sky, unrotated patches, detections localised from its own target masks."
+    import tempfile
+    from fermi_nb.sky import simulate_sky
+    from fermi_nb.patching import PatchGeometry, write_patch_store, PatchStore
+    from fermi_nb.localisation import localise
+    sky = simulate_sky(profile, seed)
+    geom = PatchGeometry.build(profile)
+    store_path = Path(store_dir or tempfile.mkdtemp()) / 'patches.h5'
+    write_patch_store(store_path, [sky], geom, profile, progress=False)
+    store = PatchStore(store_path)
+    ideal = store.mask(np.arange(len(store))).astype(np.float32)
+    det = localise(ideal, geom, profile, patch_ids=store.patch_id)
+    return RunView(profile, sky.sources.reset_index(drop=True), det, store, 0)

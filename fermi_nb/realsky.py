@@ -20,12 +20,13 @@ from .catalog import (write_catalog, read_catalog, load_4fgl, crossmatch, crossm
                               characterisation_model_dir, profile_data_files)
 
 # %% auto #0
-__all__ = ['GOALS_DL', 'CLASSICAL_ISSUE', 'HEADLINE_COLUMNS', 'EQUAL_PURITY_HEADLINE_LEVELS', 'CATALOGUE_PREFIXES',
-           'real_counts_maps', 'detect_sources', 'characterise_counts', 'crossmatch_reports', 'headline_table',
-           'goal_check', 'plot_headlines', 'score_column', 'equal_purity_table', 'equal_purity_wide',
-           'equal_purity_metrics', 'plot_equal_purity', 'load_classical', 'load_ts_map', 'build_real_sky',
-           'flux_vs_reference', 'localisation_ceiling', 'expected_ts_4fgl', 'limit_table', 'simulated_test_counts',
-           'plot_sky_points', 'real_sky_summary', 'catalog_cli']
+__all__ = ['DL_GOALS', 'CLASSICAL_REFERENCE', 'GOALS_DL', 'CLASSICAL_ISSUE', 'EQUAL_PURITY_HEADLINE_LEVELS', 'CATALOGUE_PREFIXES',
+           'LIMIT_TS_LEVELS', 'real_counts_maps', 'detect_sources', 'characterise_counts', 'headline_goals',
+           'headline_columns', 'crossmatch_reports', 'headline_table', 'goal_check', 'plot_headlines', 'score_column',
+           'equal_purity_table', 'equal_purity_wide', 'equal_purity_metrics', 'plot_equal_purity', 'load_classical',
+           'load_ts_map', 'build_real_sky', 'flux_vs_reference', 'plot_flux_vs_reference', 'localisation_ceiling',
+           'expected_ts_4fgl', 'limit_table', 'statistical_limit', 'simulated_test_counts', 'real_sky_figures',
+           'run_real_sky', 'plot_sky_points', 'real_sky_summary', 'catalog_cli']
 
 # %% ../nbs/52_real_sky.ipynb #33ca68d1
 def real_counts_maps(profile: Profile,  # profile with real_data.counts_map (one energy bin, e.g. real573w)
@@ -83,11 +84,31 @@ def characterise_counts(detections: pd.DataFrame,  # whole-sky detections (glon_
     return characterise(detections, patches, load_characterisation(model_dir, profile), profile)
 
 # %% ../nbs/52_real_sky.ipynb #ca9fd798
-GOALS_DL = {'highb_comp_1e-09': 0.95, 'highb_comp_3e-10': 0.60, 'highb_matched': 0.92,
-            'lowb_comp_1e-09': 0.60, 'lowb_comp_3e-10': 0.35, 'lowb_matched': 0.85}   # issue 8: targets of the DL catalogue
-CLASSICAL_ISSUE = {'highb_comp_1e-09': 0.86, 'highb_comp_3e-10': 0.43, 'highb_matched': 0.92,
-                   'lowb_comp_1e-09': 0.40, 'lowb_comp_3e-10': 0.22, 'lowb_matched': 0.84}  # issue 8: classical reference
-HEADLINE_COLUMNS = list(GOALS_DL) + ['highb_n_det', 'lowb_n_det']
+DL_GOALS = {'highb': ({1e-9: 0.95, 3e-10: 0.60}, 0.92),   # targets of the DL catalogue per |b| band:
+            'lowb': ({1e-9: 0.60, 3e-10: 0.35}, 0.85)}    # ({Flux1000 cut [ph cm⁻² s⁻¹]: completeness}, matched fraction)
+CLASSICAL_REFERENCE = {'highb': ({1e-9: 0.86, 3e-10: 0.43}, 0.92),   # the classical search the goals were set against
+                       'lowb': ({1e-9: 0.40, 3e-10: 0.22}, 0.84)}
+
+def headline_goals(goals: dict,                      # {band side: ({Flux1000 cut: completeness}, matched fraction)}, e.g. DL_GOALS
+                   flux_thresholds_ph_cm2_s=None,   # the report's Flux1000 cuts (real_data.completeness_flux_ph_cm2_s); None → every cut with a goal
+                  ) -> dict:                         # {'highb_comp_1e-09': ..., 'highb_matched': ..., ...} keyed as report_headline
+    "Goals keyed like the headline numbers of a report with the given flux cuts."
+    out = {}
+    for side, (comp, matched) in goals.items():
+        cuts = list(comp) if flux_thresholds_ph_cm2_s is None else list(flux_thresholds_ph_cm2_s)
+        for f in cuts:
+            goal = next((g for c, g in comp.items() if np.isclose(c, f, rtol=1e-9, atol=0)), None)
+            if goal is not None: out[f'{side}_comp_{f:.0e}'] = goal
+        out[f'{side}_matched'] = matched
+    return out
+
+def headline_columns(flux_thresholds_ph_cm2_s,  # the report's Flux1000 cuts [ph cm⁻² s⁻¹]
+                    ) -> list[str]:             # completeness per cut and matched fraction per band, then n_det per band
+    "Columns of the side-by-side headline table of reports with these flux cuts."
+    return [f'{side}_{k}' for side in ('highb', 'lowb') for k in [*(f'comp_{f:.0e}' for f in flux_thresholds_ph_cm2_s), 'matched']] + \
+           ['highb_n_det', 'lowb_n_det']
+
+GOALS_DL, CLASSICAL_ISSUE = headline_goals(DL_GOALS), headline_goals(CLASSICAL_REFERENCE)   # every goal, keyed as the run metrics
 
 def crossmatch_reports(det: pd.DataFrame,   # detections (glon_deg, glat_deg, optional r95_deg, flux_log10_s1, score)
                        ref: pd.DataFrame,   # reference catalogue (load_4fgl, or true sources with Flux1000)
@@ -106,13 +127,14 @@ def crossmatch_reports(det: pd.DataFrame,   # detections (glon_deg, glat_deg, op
 def headline_table(reports: dict,            # {row name: crossmatch_report output}
                    goals: dict = None,       # {row name: {headline key: value}} rows added as given (goals, references)
                   ) -> pd.DataFrame:         # one row per name: completeness, matched fraction and n_det per |b| band
-    "Side-by-side table of the headline numbers of several cross-match reports (and goal rows)."
+    "Side-by-side table of the headline numbers of several cross-match reports (and goal rows), for the reports' flux cuts."
     rows = {name: report_headline(rep) for name, rep in reports.items()}
     rows.update(goals or {})
-    return pd.DataFrame.from_dict(rows, orient='index').reindex(columns=HEADLINE_COLUMNS)
+    cuts = list(dict.fromkeys(next(iter(reports.values()))['completeness']['flux1000_min'])) if reports else []
+    return pd.DataFrame.from_dict(rows, orient='index').reindex(columns=headline_columns(cuts))
 
 def goal_check(headline: dict,            # report_headline(rep) of one catalogue
-               goals: dict = GOALS_DL,    # {key: target}
+               goals: dict = GOALS_DL,    # {key: target}: headline_goals(DL_GOALS, the report's flux cuts)
               ) -> pd.DataFrame:          # criterion, value, goal, met
     "Which goals a catalogue meets (value ≥ goal)."
     rows = [{'criterion': k, 'value': headline.get(k, np.nan), 'goal': g,
@@ -121,12 +143,13 @@ def goal_check(headline: dict,            # report_headline(rep) of one catalogu
 
 def plot_headlines(table: pd.DataFrame,    # headline_table output
                    bars: list,             # row names drawn as bars
+                   lat_split_deg: float,   # |b| split of the reports [deg] (real_data.lat_split_deg), for the labels
                    ticks: dict = None,     # {row name: marker colour} rows drawn as horizontal ticks (goals, references)
                    title: str = '',        # figure title
                   ):
     "Grouped bars of completeness and matched fraction per |b| band, with goal/reference ticks."
     import matplotlib.pyplot as plt
-    keys = list(GOALS_DL)
+    keys = [c for c in table.columns if not c.endswith('_n_det')]
     fig, ax = plt.subplots(figsize=(10, 4))
     w = 0.8 / max(len(bars), 1); x = np.arange(len(keys))
     for i, name in enumerate(bars):
@@ -134,7 +157,7 @@ def plot_headlines(table: pd.DataFrame,    # headline_table output
     for name, colour in (ticks or {}).items():
         ax.hlines(table.loc[name, keys].to_numpy(float), x - 0.42, x + 0.42, colors=colour, lw=2, label=name)
     ax.set_xticks(x); ax.set_ylim(0, 1.05); ax.set_ylabel('fraction'); ax.grid(axis='y', alpha=0.3)
-    ax.set_xticklabels([k.replace('highb', '|b|>10').replace('lowb', '|b|<10').replace('_comp_', '\ncompl. F1000>')
+    ax.set_xticklabels([k.replace('highb', f'|b|>{lat_split_deg:g}').replace('lowb', f'|b|<{lat_split_deg:g}').replace('_comp_', '\ncompl. F1000>')
                         .replace('_matched', '\ndet. matched') for k in keys], fontsize=8)
     ax.legend(fontsize=8, ncol=2, loc='upper right'); ax.set_title(title)
     fig.tight_layout()
@@ -266,13 +289,14 @@ def build_real_sky(run_dir,                # run directory with miun/ (and optio
                                      title=f'DL catalogue ({profile.name}) vs 4FGL-DR2 within {rd.crossmatch_radius_deg}°')
                for m, d in catalogues.items()}
     table = headline_table({f'{m} ({r})': reports[m][r] for m in reports for r in ('radius', 'error')},
-                           {'goal DL (issue)': GOALS_DL, 'classical (issue)': CLASSICAL_ISSUE})
+                           {'goal DL (issue)': headline_goals(DL_GOALS, rd.completeness_flux_ph_cm2_s),
+                            'classical (issue)': headline_goals(CLASSICAL_REFERENCE, rd.completeness_flux_ph_cm2_s)})
     write_csv_atomic(table.rename_axis('catalogue').reset_index(), out / 'crossmatch.csv')
     equal_purity, scans = equal_purity_table(catalogues, fgl, profile)
     write_csv_atomic(equal_purity, out / 'equal_purity.csv')
     unmatched = reports['DL']['radius']['unmatched']
     write_csv_atomic(unmatched, out / 'unmatched_brightest.csv')
-    goals = goal_check(report_headline(reports['DL']['radius']))
+    goals = goal_check(report_headline(reports['DL']['radius']), headline_goals(DL_GOALS, rd.completeness_flux_ph_cm2_s))
     metrics = {'catalog': os.path.relpath(paths['fits'], run_dir), 'n_det': len(det), 'characterised': char_dir is not None,
                'classical_source': classical_src, 'n_classical': len(classical),
                **report_headline(reports['DL']['radius'], 'dl'), **report_headline(reports['DL']['error'], 'dl_error_rule'),
@@ -289,8 +313,8 @@ def build_real_sky(run_dir,                # run directory with miun/ (and optio
 def flux_vs_reference(det: pd.DataFrame,        # detections with flux_log10_s1 (and optional flux_log10_s1_err) [log10 ph cm⁻² s⁻¹]
                       ref: pd.DataFrame,        # reference catalogue with Flux1000 [ph cm⁻² s⁻¹] (load_4fgl)
                       det_match: pd.DataFrame,  # crossmatch(det, ref, ...) output: idx_ref per detection (-1 none)
-                      lat_split_deg: float = 10.0,     # |b| split [deg]
-                      min_flux_ph_cm2_s: float = 1e-9, # reference Flux1000 floor of the summary [ph cm⁻² s⁻¹]
+                      lat_split_deg: float,     # |b| split [deg] (real_data.lat_split_deg)
+                      min_flux_ph_cm2_s: float, # reference Flux1000 floor of the summary [ph cm⁻² s⁻¹]
                      ) -> tuple[pd.DataFrame, pd.DataFrame]:  # (matched pairs, summary per |b| band)
     "Predicted flux of matched detections against the reference Flux1000: bias, scatter and ±1σ coverage per |b| band."
     if 'flux_log10_s1' not in det.columns: raise ValueError("flux_vs_reference: det has no flux_log10_s1 column (characterise it first)")
@@ -313,6 +337,24 @@ def flux_vs_reference(det: pd.DataFrame,        # detections with flux_log10_s1 
                      'median_abs_dex': float(np.median(np.abs(d))) if len(d) else np.nan,
                      'cov68': float(np.mean(np.abs(d) <= s['log10_err'].to_numpy())) if len(d) else np.nan})
     return pairs, pd.DataFrame(rows)
+
+def plot_flux_vs_reference(pairs: pd.DataFrame,       # flux_vs_reference's matched pairs
+                           lat_split_deg: float,      # |b| split [deg]
+                           min_flux_ph_cm2_s: float,  # reference Flux1000 floor of the summary, marked [ph cm⁻² s⁻¹]
+                          ):                          # matplotlib Figure
+    "Predicted S1 against the reference Flux1000 of matched detections, with ±1σ, per |b| band."
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    for sel, c, lab in [(pairs['glat_deg'].abs() > lat_split_deg, 'tab:blue', f'|b| > {lat_split_deg:g}°'),
+                        (pairs['glat_deg'].abs() <= lat_split_deg, 'tab:red', f'|b| < {lat_split_deg:g}°')]:
+        ax.errorbar(pairs['log10_ref'][sel], pairs['log10_pred'][sel], yerr=pairs['log10_err'][sel],
+                    fmt='.', ms=3, lw=0.3, alpha=0.5, c=c, label=lab)
+    lim = [pairs['log10_ref'].min() - 0.2, pairs['log10_ref'].max() + 0.2]
+    ax.plot(lim, lim, 'k-', lw=0.8); ax.axvline(np.log10(min_flux_ph_cm2_s), c='gray', ls=':', lw=0.8)
+    ax.set(xlabel='log10 Flux1000, 4FGL-DR2 [ph cm⁻² s⁻¹]', ylabel='log10 S1, this catalogue', xlim=lim, ylim=lim,
+           title='Fluxes of matched detections')
+    ax.legend(fontsize=8)
+    return fig
 
 
 # %% ../nbs/52_real_sky.ipynb #10fe3db3
@@ -353,9 +395,11 @@ def expected_ts_4fgl(profile: Profile,         # profile of the map: bins, Nside
     return pd.DataFrame({'Source_Name': cat['Source_Name'], 'glon_deg': cat['GLON'], 'glat_deg': cat['GLAT'],
                          'Flux1000': cat['Flux1000'], 'expected_ts': sky.sources['expected_ts'].to_numpy(), 'counts': counts})
 
+LIMIT_TS_LEVELS = (25.0, 9.0)   # expected-TS thresholds of the statistical limit (5σ, 3σ); the first is the headline one
+
 def limit_table(ts_table: pd.DataFrame,  # expected_ts_4fgl output
                 profile: Profile,        # real_data: |b| split and flux thresholds of the report
-                ts_min=(25.0, 9.0),      # expected-TS thresholds
+                ts_min=LIMIT_TS_LEVELS,  # expected-TS thresholds
                ) -> pd.DataFrame:        # one row per threshold: fraction detectable, keys as GOALS_DL ('highb_comp_1e-09', ...)
     "Fraction of the 4FGL-DR2 sources above each report flux threshold, per |b| band, whose expected TS reaches ts_min."
     rd = profile.real_data
@@ -371,6 +415,31 @@ def limit_table(ts_table: pd.DataFrame,  # expected_ts_4fgl output
         rows[f'expected TS ≥ {t:g} (ideal detector)'] = row
     return pd.DataFrame.from_dict(rows, orient='index')
 
+def statistical_limit(profile: Profile,      # profile of the map (real_data names 4FGL-DR2; bins, exposure, PSF, diffuse model)
+                      dl_report: dict = None, # crossmatch_report of the DL catalogue (radius rule), added as a row; None → none
+                     ) -> dict | None:        # ts4fgl, limit (limit_table), ceil (perfect detector of the first LIMIT_TS_LEVELS sources), summary; None without 4FGL-DR2 here
+    "Expected TS of every 4FGL-DR2 source, the completeness of an ideal detector and of the perfect detector localised with the profile."
+    rd = profile.real_data
+    if not (rd.catalog and have_data(rd.catalog)): return None
+    t0 = time.time()
+    ts4fgl = expected_ts_4fgl(profile)
+    limit = limit_table(ts4fgl, profile)
+    fgl_ts = load_4fgl(profile=profile).assign(expected_ts=ts4fgl['expected_ts'].to_numpy())
+    ceil = localisation_ceiling(fgl_ts, profile, min_expected_ts=LIMIT_TS_LEVELS[0])['radius']
+    rows = {**{k: r.to_dict() for k, r in limit.iterrows()},
+            f'perfect detector of the TS ≥ {LIMIT_TS_LEVELS[0]:g} sources, this localisation': report_headline(ceil),
+            'goal DL (issue)': headline_goals(DL_GOALS, rd.completeness_flux_ph_cm2_s)}
+    if dl_report is not None: rows['DL (radius)'] = report_headline(dl_report)
+    summary = pd.DataFrame.from_dict(rows, orient='index')[[c for c in headline_columns(rd.completeness_flux_ph_cm2_s) if 'comp' in c]]
+    print(f"{profile.name}: {len(ts4fgl)} 4FGL-DR2 sources, median expected TS {np.median(ts4fgl.expected_ts):.0f} ({time.time() - t0:.1f} s)")
+    # checks: TS grows with flux; the ideal-detector fractions are proportions, and grow as the TS threshold falls
+    bright = ts4fgl.Flux1000 > max(rd.completeness_flux_ph_cm2_s)
+    if not np.median(ts4fgl.expected_ts[bright]) > 5 * np.median(ts4fgl.expected_ts[~bright]):
+        raise RuntimeError(f"profile '{profile.name}': the expected TS of the 4FGL-DR2 sources above {max(rd.completeness_flux_ph_cm2_s):g} is not well above the others'")
+    if not (((limit.iloc[1] >= limit.iloc[0]) | limit.iloc[0].isna()).all() and ((limit >= 0) & (limit <= 1)).all().all()):
+        raise RuntimeError(f"profile '{profile.name}': the statistical-limit table is not a set of growing fractions:\n{limit}")
+    return dict(ts4fgl=ts4fgl, limit=limit, ceil=ceil, summary=summary)
+
 # %% ../nbs/52_real_sky.ipynb #sim-test-counts
 def simulated_test_counts(run_dir,           # run directory with simulate/test/sky_*
                           profile: Profile,  # the run's profile (energy bins)
@@ -385,6 +454,93 @@ def simulated_test_counts(run_dir,           # run directory with simulate/test/
     truth = sim.sources.assign(Flux1000=band_photon_flux(sim.sources, 1.0, 100.0))
     return sim, truth, [np.random.default_rng(seed).poisson(sim.counts(k)).astype(float) for k in range(profile.n_bins)]
 
+
+# %% ../nbs/52_real_sky.ipynb #8fdb38c0
+def real_sky_figures(real: dict,          # build_real_sky output
+                     profile: Profile,    # the run's profile (real_data: flux cuts, |b| split, radius)
+                     run_dir,             # run directory: figures go to its figures/ (runner.figure_path)
+                    ) -> dict:            # {figure name: matplotlib Figure}
+    "The real-sky figures of a run: the cross-match sky map, completeness at equal matched fraction, and the headline bars against the references."
+    from fermi_nb.runner import figure_path
+    rd = profile.real_data
+    bars = [r for r in ['DL (radius)', 'TS map (radius)', 'classical (radius)', 'DL (error)'] if r in real['table'].index]
+    figs = {'real_sky_crossmatch_map': real['reports']['DL']['radius']['figure'],
+            'real_sky_equal_purity': plot_equal_purity(real['scans'], rd.completeness_flux_ph_cm2_s,
+                                                       title=f'Real sky ({profile.name}) vs 4FGL-DR2: completeness at equal matched fraction'),
+            'real_sky_vs_classical': plot_headlines(real['table'], bars, rd.lat_split_deg, {'goal DL (issue)': 'k', 'classical (issue)': 'tab:gray'},
+                                                    title=f'Real sky ({profile.name}) vs 4FGL-DR2: completeness and matched fraction')}
+    for name, fig in figs.items(): fig.savefig(figure_path(run_dir, name), dpi=110, bbox_inches='tight')
+    return figs
+
+def run_real_sky(run_dir,                 # run directory (miun done; characterisation, classical and ts_map used when present)
+                 profile: Profile,        # the run's profile (real_data: counts map, 4FGL-DR2, radius, |b| split, flux cuts)
+                 seed: int,               # seed of the HEALPix Poisson draw of the simulated test sky (the noise-model check)
+                 batch_size: int,         # patches per inference batch
+                 ceiling_flux_ph_cm2_s,   # localisation ceilings: target disks at the 4FGL-DR2 sources above each of these fluxes [ph cm⁻² s⁻¹]
+                ) -> dict | None:         # build_real_sky's dict (det, reports, table, equal_purity, metrics, ...) plus flux_summary, ceiling, limit, gap; None without a real map here
+    "The real-sky stage: the catalogue of the real map and its comparison with 4FGL-DR2, the references, the ceilings and a simulated sky; metrics/real_sky.json."
+    from fermi_nb.runner import write_stage_metrics, figure_path
+    from fermi_nb.miun import load_miun
+    run_dir = Path(run_dir); rd = profile.real_data
+    if not (rd.counts_map and have_data(rd.counts_map)):
+        print(f"profile '{profile.name}' has no real counts map here: real-sky stage skipped")
+        write_stage_metrics(run_dir, 'real_sky', {'skipped': 'no real data'}); return None
+    profile = run_localisation_profile(profile, run_dir)   # the run's operating point (30_localisation)
+    real = build_real_sky(run_dir, profile, batch_size)
+    metrics, dl_report = real['metrics'], real['reports']['DL']['radius']
+    print(f"DL catalogue: {real['paths']['fits']} ({metrics['n_det']} detections, characterised: {metrics['characterised']}, "
+          f"{metrics['dl_cpu_s']} CPU s); TS map: {metrics['n_ts_map']} detections, {metrics['ts_map_cpu_s']} CPU s; "
+          f"classical: {metrics['classical_source']}")
+    print(f'completeness at equal matched fraction ({rd.crossmatch_radius_deg:g}° rule):')
+    print(equal_purity_wide(real['equal_purity'], errors=True).T.to_string())
+    print(real['table'].round(3).to_string()); print(real['goals'].round(3).to_string(index=False))
+    real_sky_figures(real, profile, run_dir)
+    cols = [c for c in ['glon_deg', 'glat_deg', 'score', 'flux_log10_s1', 'p_real', 'cls_pred', 'r95_deg'] if c in real['unmatched']]
+    print(f'brightest DL detections without a 4FGL-DR2 source within {rd.crossmatch_radius_deg:g}°:')
+    print(real['unmatched'][cols].round(3).to_string(index=False))
+    if 'flux_log10_s1' in real['det']:   # fluxes against 4FGL-DR2, above the brighter completeness cut (well above the detection limit)
+        flux_floor = max(rd.completeness_flux_ph_cm2_s)
+        pairs, real['flux_summary'] = flux_vs_reference(real['det'], real['fgl'], dl_report['det_match'], rd.lat_split_deg, flux_floor)
+        _, flux_summary_all = flux_vs_reference(real['det'], real['fgl'], dl_report['det_match'], rd.lat_split_deg, 0.0)
+        print(pd.concat([real['flux_summary'], flux_summary_all]).round(3).to_string(index=False))
+        for _, r in real['flux_summary'].iterrows():
+            side = 'highb' if '>' in r['band'] else 'lowb'
+            metrics.update({f'flux_4fgl_{side}_{k}': float(r[k]) for k in ('n', 'bias_dex', 'median_abs_dex', 'cov68')})
+        plot_flux_vs_reference(pairs, rd.lat_split_deg, flux_floor).savefig(figure_path(run_dir, 'real_sky_flux_vs_4fgl'), dpi=110, bbox_inches='tight')
+    real['ceiling'] = {f'perfect detector, 4FGL Flux1000 > {f:g}': localisation_ceiling(real['fgl'], profile, f)['radius'] for f in ceiling_flux_ph_cm2_s}
+    print(f'ceiling of the localisation settings ({rd.crossmatch_radius_deg:g}° rule):')
+    print(headline_table(real['ceiling'], {'DL (radius)': report_headline(dl_report)}).round(3).to_string())
+    for i, rep in enumerate(real['ceiling'].values()): metrics.update(report_headline(rep, f'ceiling{i}'))
+    metrics['ceiling_flux_ph_cm2_s'] = list(ceiling_flux_ph_cm2_s)
+    real['limit'] = statistical_limit(profile, dl_report)
+    if real['limit'] is not None:
+        print(real['limit']['summary'].round(3).to_string())
+        ts_key = f'ts{LIMIT_TS_LEVELS[0]:g}'
+        metrics.update({f'limit_{ts_key}_{k}': v for k, v in real['limit']['limit'].iloc[0].items()})
+        metrics.update(report_headline(real['limit']['ceil'], f'ceiling_{ts_key}'))
+    else: print(f"no 4FGL-DR2 catalogue of profile '{profile.name}' here: statistical limit skipped")
+    sim_test = simulated_test_counts(run_dir, profile, seed)
+    if sim_test is not None:   # the noise model: a simulated test sky through the real-map path and through the training path
+        sim, sim_truth, sim_counts = sim_test
+        sim_det, _ = detect_sources(sim_counts, load_miun(run_dir / 'miun', profile), profile, batch_size=batch_size)
+        args = (rd.crossmatch_radius_deg, rd.lat_split_deg, rd.completeness_flux_ph_cm2_s)
+        gap = {'sim sky, HEALPix Poisson (real-map path)': crossmatch_report(sim_det, sim_truth, *args, plot=False)}
+        loc_csv = run_dir / 'localisation' / 'test' / f'sky_{sim.seed:05d}_detections.csv'
+        if loc_csv.is_file(): gap['sim sky, patch Poisson (training path)'] = crossmatch_report(pd.read_csv(loc_csv), sim_truth, *args, plot=False)
+        real['gap'] = headline_table(gap, {'real sky, DL': report_headline(dl_report)})
+        print(f"simulated test sky {sim.seed} (true sources as reference, {rd.crossmatch_radius_deg:g}° rule):"); print(real['gap'].round(3).to_string())
+        for name, prefix in [('sim sky, HEALPix Poisson (real-map path)', 'sim_hp'), ('sim sky, patch Poisson (training path)', 'sim_patch')]:
+            if name in gap: metrics.update(report_headline(gap[name], prefix))
+    cat = read_catalog(real['paths']['fits'])   # the catalogue reads back whole, with its provenance
+    if len(cat) != metrics['n_det'] or cat.meta['PROVENANCE']['profile'] != profile.name:
+        raise RuntimeError(f"{real['paths']['fits']}: read back {len(cat)} rows of profile '{cat.meta['PROVENANCE']['profile']}', "
+                           f"expected {metrics['n_det']} of '{profile.name}'")
+    if not (0 <= metrics['dl_highb_matched'] <= 1 and metrics['classical_highb_n_det'] > 0):
+        raise RuntimeError(f"run '{run_dir}': implausible real-sky numbers (dl_highb_matched {metrics['dl_highb_matched']}, "
+                           f"classical_highb_n_det {metrics['classical_highb_n_det']})")
+    write_stage_metrics(run_dir, 'real_sky', metrics)
+    print(json.dumps(metrics, indent=1, default=float))
+    return real
 
 # %% ../nbs/52_real_sky.ipynb #rec52001
 def plot_sky_points(points: pd.DataFrame,  # glon_deg, glat_deg, kind ('matched', 'new candidate', '4FGL-DR2 missed')
@@ -410,18 +566,23 @@ def real_sky_summary(run_dir) -> str:
     if not path.is_file(): return f"no real-sky result in {run_dir} (stage real_sky did not run: no real data for the profile?)"
     m = json.loads(path.read_text())
     if 'catalog' not in m: return f"real-sky stage of {run_dir}: {m}"
+    from fermi_nb.config import RealDataConfig
+    prof_file = Path(run_dir) / 'profile.yaml'
+    rd = load_profile(prof_file).real_data if prof_file.is_file() else RealDataConfig()   # the run's report settings
+    goals = headline_goals(DL_GOALS, rd.completeness_flux_ph_cm2_s)
+    hi, lo = f'|b|>{rd.lat_split_deg:g}', f'|b|<{rd.lat_split_deg:g}'
     lines = [f"real-sky catalogue: {Path(run_dir) / m['catalog']} ({m['n_det']} detections, characterised: {m['characterised']})",
              f"{'':26s}{'DL':>8s}{'classical':>11s}{'goal DL':>9s}"]
-    for k in GOALS_DL:
-        lines.append(f"{k:26s}{m.get('dl_' + k, float('nan')):8.3f}{m.get('classical_' + k, float('nan')):11.3f}{GOALS_DL[k]:9.2f}")
-    lines.append(f"{'detections |b|>10 / <10':26s}{m.get('dl_highb_n_det', 0):>4d}/{m.get('dl_lowb_n_det', 0):<4d}"
+    for k, goal in goals.items():
+        lines.append(f"{k:26s}{m.get('dl_' + k, float('nan')):8.3f}{m.get('classical_' + k, float('nan')):11.3f}{goal:9.2f}")
+    lines.append(f"{'detections ' + hi + ' / <' + format(rd.lat_split_deg, 'g'):26s}{m.get('dl_highb_n_det', 0):>4d}/{m.get('dl_lowb_n_det', 0):<4d}"
                  f"{m.get('classical_highb_n_det', 0):>6d}/{m.get('classical_lowb_n_det', 0):<4d}")
     lines.append(f"goals met: {m['goals_met']} of {m['goals_total']}")
     names = [n for n, pre in CATALOGUE_PREFIXES.items() if any(k.startswith(f'ep_{pre}_') for k in m)]
     if names:
         lines.append('completeness at equal matched fraction P (each catalogue cut by its own score):')
         lines.append(f"{'':26s}" + ''.join(f'{n:>16s}' for n in names))
-        for side, band in (('highb', '|b|>10'), ('lowb', '|b|<10')):
+        for side, band in (('highb', hi), ('lowb', lo)):
             for f in sorted({k.split('_')[3] for k in m if k.startswith('ep_dl_') and not k.endswith('_err')}, key=float, reverse=True):
                 for level in EQUAL_PURITY_HEADLINE_LEVELS:
                     key = lambda pre: f'ep_{pre}_{side}_{f}_p{level:g}'

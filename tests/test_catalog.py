@@ -124,7 +124,7 @@ def test_crossmatch_error_rule():
 
 @needs_4fgl
 def test_report_on_4fgl_itself(fgl):
-    rep = crossmatch_report(fgl[['glon_deg', 'glat_deg']], fgl, 0.1, plot=False)
+    rep = crossmatch_report(fgl[['glon_deg', 'glat_deg']], fgl, 0.1, 10.0, (1e-9, 3e-10), plot=False)
     assert (rep['completeness']['completeness'] == 1).all() and (rep['detections']['matched_fraction'] == 1).all()
     assert rep['completeness']['n_4fgl'].tolist() == [512, 1677, 660, 1400]
     assert rep['unmatched'].empty

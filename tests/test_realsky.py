@@ -11,7 +11,7 @@ from fermi_nb.patching import PatchGeometry, synthetic_sky
 from fermi_nb.localisation import synthetic_sky_prob_maps
 from fermi_nb.catalog import report_headline, crossmatch_report, load_4fgl, write_catalog, read_catalog
 from fermi_nb.realsky import (real_counts_maps, detect_sources, crossmatch_reports, headline_table, goal_check,
-                              real_sky_summary, catalog_cli, load_classical, GOALS_DL, CLASSICAL_ISSUE, HEADLINE_COLUMNS)
+                              real_sky_summary, catalog_cli, load_classical, GOALS_DL, CLASSICAL_ISSUE, headline_columns)
 
 REAL = load_profile('real573w')
 _keys = [REAL.real_data.counts_map, REAL.real_data.exposure_map, REAL.real_data.source_mask, REAL.real_data.catalog]
@@ -42,7 +42,7 @@ def test_detect_sources_recovers_oracle_positions(quick, synthetic):
     det, prob = detect_sources(counts, _oracle(geom, truth, quick, seen), quick, geom)
     assert seen == [[(geom.n_patches, n, n) for n in quick.patches.npix]]     # one cut per bin, every patch
     assert prob.shape == (geom.n_patches, geom.npix_of(None), geom.npix_of(None))
-    rep = crossmatch_report(det, truth.assign(Flux1000=1e-8), 0.5, plot=False)
+    rep = crossmatch_report(det, truth.assign(Flux1000=1e-8), 0.5, 10.0, (1e-9, 3e-10), plot=False)
     assert rep['ref_match']['idx_ref'].ge(0).all()                              # every source found once stitched
     assert rep['det_match']['idx_ref'].ge(0).all() and len(det) == len(truth)   # no duplicates from overlapping patches
     assert rep['det_match']['sep_deg'].max() < 0.3
@@ -71,7 +71,7 @@ def test_crossmatch_tables_and_goals():
     he = report_headline(reps['error'])   # 0.4° apart with r95 0.1 and 0.05: beyond the error circles
     assert he['highb_comp_3e-10'] == 0.5 and np.isclose(he['highb_matched'], 1 / 3) and he['lowb_matched'] == 1.0
     t = headline_table({'DL': reps['radius'], 'DL err': reps['error']}, {'goal': GOALS_DL, 'classical (issue)': CLASSICAL_ISSUE})
-    assert list(t.columns) == HEADLINE_COLUMNS and list(t.index) == ['DL', 'DL err', 'goal', 'classical (issue)']
+    assert list(t.columns) == headline_columns(REAL.real_data.completeness_flux_ph_cm2_s) and list(t.index) == ['DL', 'DL err', 'goal', 'classical (issue)']
     assert t.loc['goal', 'highb_comp_1e-09'] == 0.95 and np.isnan(t.loc['goal', 'highb_n_det'])
     g = goal_check(h)
     assert g.set_index('criterion').loc['highb_comp_1e-09', 'met'] and not g.set_index('criterion').loc['highb_matched', 'met']
@@ -159,3 +159,11 @@ def test_expected_ts_of_4fgl_and_the_statistical_limit():
         localisation_ceiling(fgl, REAL, min_expected_ts=25)
     ceil = report_headline(localisation_ceiling(fgl.assign(expected_ts=ts.expected_ts.to_numpy()), REAL, min_expected_ts=25)['radius'])
     assert ceil['highb_comp_1e-09'] <= lim['highb_comp_1e-09'] + 0.02 and ceil['highb_matched'] > 0.95
+
+def test_goals_and_columns_follow_the_profile_cuts():
+    from fermi_nb.realsky import headline_goals, DL_GOALS
+    assert list(GOALS_DL) == ['highb_comp_1e-09', 'highb_comp_3e-10', 'highb_matched', 'lowb_comp_1e-09', 'lowb_comp_3e-10', 'lowb_matched']
+    assert headline_goals(DL_GOALS, REAL.real_data.completeness_flux_ph_cm2_s) == GOALS_DL
+    assert headline_goals(DL_GOALS, [1e-9, 1e-10]) == {'highb_comp_1e-09': 0.95, 'highb_matched': 0.92,   # a cut without a goal has none
+                                                        'lowb_comp_1e-09': 0.60, 'lowb_matched': 0.85}
+    assert headline_columns([2e-9]) == ['highb_comp_2e-09', 'highb_matched', 'lowb_comp_2e-09', 'lowb_matched', 'highb_n_det', 'lowb_n_det']

@@ -26,10 +26,10 @@ def _random_catalogues(seed=0, n_ref=300, n_det=400):
 
 def test_purity_scan_equals_crossmatch_report_at_every_cut():
     det, ref = _random_catalogues()
-    scan = purity_scan(det, ref, 0.5)
+    scan = purity_scan(det, ref, 0.5, 'score', 10.0, (1e-9, 3e-10))
     for band, tab in scan.groupby('band', sort=False):
         for _, row in tab.iloc[::37].iterrows():   # a brute-force cross-match of the cut catalogue
-            rep = crossmatch_report(det[det.score >= row.min_score], ref, 0.5, plot=False)
+            rep = crossmatch_report(det[det.score >= row.min_score], ref, 0.5, 10.0, (1e-9, 3e-10), plot=False)
             d = rep['detections'].set_index('band').loc[band]
             c = rep['completeness'].set_index(['band', 'flux1000_min'])['completeness']
             assert d.n_det == row.n_det and d.n_matched == row.n_matched
@@ -38,7 +38,7 @@ def test_purity_scan_equals_crossmatch_report_at_every_cut():
 
 def test_completeness_at_matched_fraction_is_the_best_allowed_cut():
     det, ref = _random_catalogues(1)
-    scan = purity_scan(det, ref, 0.5)
+    scan = purity_scan(det, ref, 0.5, 'score', 10.0, (1e-9, 3e-10))
     ep = completeness_at_matched_fraction(scan, (0.5, 0.7, 0.999))
     for r in ep.itertuples():
         tab = scan[scan.band == r.band]; col = f'completeness_{r.flux_min:.0e}'
@@ -51,7 +51,7 @@ def test_completeness_at_matched_fraction_is_the_best_allowed_cut():
 
 def test_purity_scan_bad_input():
     det, ref = _random_catalogues()
-    with pytest.raises(ValueError, match="score column 'p_real'"): purity_scan(det, ref, 0.5, 'p_real')
+    with pytest.raises(ValueError, match="score column 'p_real'"): purity_scan(det, ref, 0.5, 'p_real', 10.0, (1e-9, 3e-10))
 
 def test_equal_purity_table_wide_and_metrics():
     det, ref = _random_catalogues(2)
@@ -88,7 +88,7 @@ def test_ts_map_detections_finds_sources_and_resumes(demo_sky, tmp_path):
     prof, geom, ids, inputs, truth = demo_sky
     det, cpu, peaks = ts_map_detections(geom, inputs, prof, 3.0, 2, patch_ids=ids, work_dir=tmp_path, chunk_patches=1)
     assert len(cpu) == 2 and (cpu > 0).all() and sorted(p.name for p in (tmp_path / 'chunks').iterdir())[0] == 'chunk_0000.csv'
-    rep = crossmatch_report(det[det.score >= 5], truth.assign(Flux1000=1e-8), 0.3, plot=False)
+    rep = crossmatch_report(det[det.score >= 5], truth.assign(Flux1000=1e-8), 0.3, 10.0, (1e-9, 3e-10), plot=False)
     assert rep['ref_match']['idx_ref'].ge(0).all()                      # all six bright sources found
     assert det.score.is_monotonic_decreasing and np.allclose(det.ts, det.score ** 2)
     (tmp_path / 'chunks' / 'chunk_0001.json').unlink()                  # an interrupted run: the second chunk is redone
