@@ -389,7 +389,8 @@ def run_baseline_stage(run_dir,                 # pipeline run directory (simula
     "The baseline stage: the likelihood TS-map search and the run's MIUN on the same patches of its first test sky, written to RUN_DIR/baseline."
     from fermi_nb.sky import Sky, sky_dir
     from fermi_nb.patching import PatchStore
-    from fermi_nb.localisation import read_manifest, write_csv_atomic
+    from fermi_nb.config import write_csv_atomic
+    from fermi_nb.localisation_files import read_manifest
     from fermi_nb.runner import write_stage_metrics, figure_path, stage_dir
     from fermi_nb.evaluation import completeness_above
     from fermi_nb.miun import load_miun

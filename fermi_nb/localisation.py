@@ -13,9 +13,6 @@ from scipy.sparse.csgraph import connected_components
 from .config import Profile, load_profile
 from .geometry import (lonlat_to_unit, unit_to_lonlat, angular_sep_deg, chord_of_deg, edge_distance_px,
                                subpixel_peaks)
-# moved to the stage's own modules, still importable from here for the notebooks that import them here
-from .config import write_csv_atomic
-from .localisation_files import read_manifest, save_prob_maps, run_localisation_profile
 
 # %% auto #0
 __all__ = ['CANDIDATE_COLUMNS', 'STITCH_RULES', 'disk_offsets', 'disk_kernel', 'disk_scores', 'synthetic_prob_maps',

@@ -13,7 +13,8 @@ from .config import load_profile, Profile, ProfileError
 from .data import have_data, data_path
 from .patching import PatchGeometry
 from .baseline import purity_scan, completeness_at_matched_fraction, MATCHED_FRACTION_LEVELS
-from .localisation import localise, run_localisation_profile
+from .localisation import localise
+from .localisation_files import run_localisation_profile
 from .geometry import is_high_latitude
 from .catalog import (write_catalog, read_catalog, load_4fgl, crossmatch, crossmatch_report, report_headline, file_version,
                               _lonlat,
@@ -260,7 +261,8 @@ def build_real_sky(run_dir,                # run directory with miun/ (and optio
     "The real-sky stage: detect, characterise, write the catalogue, cross-match DL, TS map and classical with 4FGL-DR2."
     from fermi_nb.miun import load_miun
     from fermi_nb.runner import stage_dir
-    from fermi_nb.localisation import write_csv_atomic, save_prob_maps
+    from fermi_nb.config import write_csv_atomic
+    from fermi_nb.localisation_files import save_prob_maps
     run_dir = Path(run_dir); out = stage_dir(run_dir, 'real_sky'); rd = profile.real_data
     t0 = time.time()
     model_path = run_dir / 'miun' / 'model.keras'

@@ -6,7 +6,8 @@ from scipy import ndimage
 from fermi_nb.config import load_profile
 from fermi_nb.localisation import (disk_kernel, disk_scores, find_candidates, cluster_scores, stitch, candidates_to_sky,
                                    localise, synthetic_prob_maps, synthetic_sky_prob_maps, match_pixel_positions,
-                                   lonlat_to_unit, _components)
+                                   _components)
+from fermi_nb.geometry import lonlat_to_unit
 
 def _disk_map(npix, centres, r, soft=False):
     "Hard binary disks (a target mask) or soft-edged ones (like a network output, 0.5 at the radius)."

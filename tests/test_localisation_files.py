@@ -1,4 +1,4 @@
-"The localisation stage's files: float16 probability maps that keep their binarisation, detections written atomically, the readers' errors; names moved out of fermi_nb.localisation still importable from there."
+"The localisation stage's files: float16 probability maps that keep their binarisation, detections written atomically, the readers' errors."
 import numpy as np
 import pandas as pd
 import pytest
@@ -23,12 +23,6 @@ def test_prob_maps_and_detections_files(tmp_path):
     with pytest.raises(ValueError, match='split'): detections_path(tmp_path, 'validation', 1)
     with pytest.raises(FileNotFoundError): load_prob_maps(tmp_path / 'nope.npz')
 
-
-def test_moved_names_importable_from_localisation():
-    "Notebooks that import the moved names from fermi_nb.localisation get the objects of their one home."
-    import fermi_nb.localisation as loc, fermi_nb.localisation_files as files, fermi_nb.config as config
-    assert loc.read_manifest is files.read_manifest and loc.save_prob_maps is files.save_prob_maps
-    assert loc.run_localisation_profile is files.run_localisation_profile and loc.write_csv_atomic is config.write_csv_atomic
 
 def test_readers_name_the_missing_file(tmp_path):
     from fermi_nb.localisation_files import read_manifest, run_localisation_profile

@@ -9,7 +9,8 @@ from fermi_nb.config import load_profile
 from fermi_nb.data import have_data, data_path
 from fermi_nb.instrument import bin_psf, exposure_maps, read_king_table, king_psf_per_sr
 from fermi_nb.diffuse import fit_templates_poisson, diffuse_counts_maps
-from fermi_nb.sky import Sky, simulate_sky, render_geometry, sky_dir
+from fermi_nb.sky import Sky, simulate_sky, sky_dir
+from fermi_nb.instrument import render_geometry
 
 from fermi_nb.population import draw_population, band_photon_flux
 

@@ -17,7 +17,7 @@ from fermi_nb.config import atomic_write_text
 from fermi_nb.runner import run_profile
 from fermi_nb.realsky import expected_ts_4fgl, detect_sources, simulated_test_counts
 from fermi_nb.miun import load_miun
-from fermi_nb.localisation import lonlat_to_unit, angular_sep_deg
+from fermi_nb.geometry import lonlat_to_unit, angular_sep_deg
 
 TS_BINS = ((4, 9), (9, 16), (16, 25), (25, 50), (50, 100), (100, np.inf))
 DRAW_SEED = 0   # Poisson draw of the HEALPix-path test sky
