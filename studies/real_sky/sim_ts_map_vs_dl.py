@@ -34,7 +34,7 @@ def main(run, work=None, out=None):
     work = Path(work) if work else run / 'sim_ts_map'
     sim, truth, counts = simulated_test_counts(run, p, DRAW_SEED)
     geom = PatchGeometry.build(p)
-    res = {'run': str(run), 'sky_seed': int(sim.seed), 'draw_seed': DRAW_SEED, 'n_true': len(truth), 'n_patches': geom.n_patches,
+    res = {'run': run.name, 'sky_seed': int(sim.seed), 'draw_seed': DRAW_SEED, 'n_true': len(truth), 'n_patches': geom.n_patches,
            'tta_symmetries': p.localisation.tta_symmetries}
     inputs = map_patch_inputs(geom, counts, [sim.diffuse_counts[k] for k in range(p.n_bins)], [sim.exposure[k] for k in range(p.n_bins)])
     ts, cpu, peaks = ts_map_detections(geom, inputs, p, MIN_SQRT_TS, MIN_DISTANCE_PX, work_dir=work, progress=True)
@@ -53,7 +53,7 @@ def main(run, work=None, out=None):
     res['cpu_ratio_ts_map_over_dl'] = round(res['ts_map_cpu_s'] / res['dl_cpu_s'], 1)
     ep, _ = equal_purity_table({'DL': dl, 'TS map': ts}, truth, p)
     print(equal_purity_wide(ep, (0.9, 0.95, 0.98), errors=True).T.to_string())
-    res['equal_purity'] = ep.round(5).to_dict(orient='records')
+    res['equal_purity'] = ep.round({c: 5 for c in ('completeness', 'completeness_err', 'matched_fraction', 'min_score')}).to_dict(orient='records')
     atomic_write_text(out or Path(__file__).resolve().parent / 'results' / f'sim_ts_map_vs_dl_{run.name}.json', json.dumps(res, indent=1, default=float))
 
 
