@@ -289,7 +289,11 @@ def catalog_cli(argv=None,  # argument list; None → sys.argv[1:]
     matched to the files, then the whole pipeline (simulate, train, apply, references) as `fermi-nb catalog --profile`."""
     from fermi_nb.realsky import catalog_cli as profile_catalog_cli, real_sky_summary
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not any(a == '--counts' or a.startswith('--counts=') for a in argv): return profile_catalog_cli(argv)
+    if not any(a == '--counts' or a.startswith('--counts=') for a in argv):
+        if '-h' in argv or '--help' in argv:
+            print("fermi-nb catalog --counts FILE --exposure FILE [--event-type T] --out DIR: a detector matched to your files "
+                  "(see fermi-nb catalog --counts X --help); or, with a profile:")
+        return profile_catalog_cli(argv)
     from fermi_nb.runner import run_pipeline, parse_params, RunError, RunInterrupted
     ap = argparse.ArgumentParser(prog='fermi-nb catalog', description='Derive a detector matched to your counts and exposure cubes '
                                  '(profile from the files, simulated matched skies, training) and build its catalogue.')
