@@ -151,7 +151,7 @@ def reference_from_3fhl(path,         # 3FHL FITS catalogue (gll_psch_v13), or a
 
 # %% ../nbs/62_matched.ipynb #c62a0015
 RECIPE = dict(   # the small training recipe of a derived profile (CPU-sized; override with -p key=value)
-    training=dict(n_train_skies=5, n_val_skies=1, n_test_skies=1, epochs=6, seed=0, batch_size=32, bottleneck_npix=8),
+    training=dict(n_train_skies=5, n_val_skies=1, n_test_skies=1, epochs=5, seed=0, batch_size=32, bottleneck_npix=8),
     characterisation=dict(epochs=5, n_flux_members=1, n_location_members=1, label_min_expected_ts=9),
 )
 
@@ -241,7 +241,7 @@ def derive_profile(counts_file,                   # counts cube: HEALPix FITS (g
         instrument=dict(event_type=str(event_type).upper(), psf_file=psf_file, aeff_file=aeff_file, exposure_map=paths['exposure'],
                         exposure_cm2_s=1.0, spectral_index=photon_index),
         diffuse=dict(model='p6v11', fermi_bubbles=True, isotropic_file=iso_key, scale=1.0),
-        patches=dict(npix=[npatch] * len(bins), mask_radius_px=1.5, mask_min_expected_ts=9, noise='healpix'),
+        patches=dict(npix=[npatch] * len(bins), mask_radius_px=2, mask_min_expected_ts=9, noise='healpix'),
         localisation=dict(tta_symmetries=1, threshold_rule='validation', threshold_start=4, threshold_step=2, max_group_px=3,
                           stitch_radius_deg=0.6, match_radius_deg=0.6),
         real_data=dict(counts_map=paths['counts'], exposure_map=paths['exposure'], catalog=catalog, source_mask=paths['mask'],
