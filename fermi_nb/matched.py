@@ -152,7 +152,7 @@ def reference_from_3fhl(path,         # 3FHL FITS catalogue (gll_psch_v13), or a
 # %% ../nbs/62_matched.ipynb #c62a0015
 RECIPE = dict(   # the small training recipe of a derived profile (CPU-sized; override with -p key=value)
     training=dict(n_train_skies=5, n_val_skies=1, n_test_skies=1, epochs=5, seed=0, batch_size=32, bottleneck_npix=8),
-    characterisation=dict(epochs=5, n_flux_members=1, n_location_members=1, label_min_expected_ts=9),
+    characterisation=dict(label_min_expected_ts=9),
 )
 
 def _source_mask(nside: int, glon, glat, radius_deg: float) -> np.ndarray:
@@ -242,7 +242,7 @@ def derive_profile(counts_file,                   # counts cube: HEALPix FITS (g
                         exposure_cm2_s=1.0, spectral_index=photon_index),
         diffuse=dict(model='p6v11', fermi_bubbles=True, isotropic_file=iso_key, scale=1.0),
         patches=dict(npix=[npatch] * len(bins), mask_radius_px=2, mask_min_expected_ts=9, noise='healpix'),
-        localisation=dict(tta_symmetries=1, threshold_rule='validation', threshold_start=4, threshold_step=2, max_group_px=3,
+        localisation=dict(tta_symmetries=1, threshold_rule='validation', prob_threshold=0.2, threshold_start=4, threshold_step=2, max_group_px=3,
                           stitch_radius_deg=0.6, match_radius_deg=0.6),
         real_data=dict(counts_map=paths['counts'], exposure_map=paths['exposure'], catalog=catalog, source_mask=paths['mask'],
                        diffuse_templates=[template_paths[c] for c in comps], classical_aperture_deg=1.0,
