@@ -15,8 +15,9 @@ from .detect import read_map, to_model_pixels, InputMap
 from .diffuse import TEMPLATE_KEYS, CALIBRATION_KEYS, fit_templates_poisson
 
 # %% auto #0
-__all__ = ['PSF_FILES', 'AEFF_FILE', 'RECIPE', 'irf_files', 'energy_groups', 'group_exposure', 'mean_on_model',
-           'reference_from_3fhl', 'derive_profile', 'catalog_cli']
+__all__ = ['PSF_FILES', 'AEFF_FILE', 'RECIPE', 'FINE_NSIDE', 'irf_files', 'energy_groups', 'group_exposure', 'mean_on_model',
+           'reference_from_3fhl', 'derive_profile', 'catalog_cli', 'data_path_counts', 'run_data_path',
+           'matched_stages']
 
 # %% ../nbs/62_matched.ipynb #c62a0007
 PSF_FILES = {   # (event class, event type) → manifest entry of the CALDB PSF file used for it
@@ -317,10 +318,69 @@ def catalog_cli(argv=None,  # argument list; None → sys.argv[1:]
         derive_profile(args.counts, args.exposure, out, event_type=args.event_type, event_class=args.event_class,
                        n_groups=args.groups, isotropic_file=args.isotropic, reference_catalog=args.reference, name=args.name)
         print(f"profile: {out / 'matched_profile.yaml'}; derivation: {out / 'inputs' / 'derivation.json'}", flush=True)
-        run_pipeline(str(out / 'matched_profile.yaml'), out, params, until=args.until)
+        run_pipeline(str(out / 'matched_profile.yaml'), out, params, stages=matched_stages(), until=args.until)
     except RunInterrupted as e:
         print(f"fermi-nb catalog: {e}", file=sys.stderr); return 130
     except (RunError, ProfileError, DataError, OutputPathError, ValueError) as e:
         print(f"fermi-nb catalog: {e}", file=sys.stderr); return 1
     if args.until is None: print(real_sky_summary(args.out))
     return 0
+
+# %% ../nbs/62_matched.ipynb #c62a0025
+FINE_NSIDE = 512   # Galactic Nside on which a training sky is rendered before it takes the data's pixel path (0.11° pixels)
+
+def data_path_counts(sky,                    # Sky (05_sky) simulated on the model's Galactic pixels
+                     frame_in: str,          # frame of the user's pixels: 'icrs' or 'galactic'
+                     nside_in: int,          # Nside of the user's pixels
+                     fine_nside: int = FINE_NSIDE,  # render resolution of the sources
+                    ) -> tuple[list, list]:  # (diffuse, sources) expected counts per bin on the model pixels
+    """The sky's expected counts as the user's map reaches the detector: sources rendered on fine Galactic pixels with the
+    bin's PSF, the diffuse model shared over them, binned into the user's pixels, then regridded to the model pixels by
+    the same counts-conserving path as the data (61_detect.healpix_counts_in_frame)."""
+    from fermi_nb.instrument import render_geometry, bin_psf
+    from fermi_nb.detect import healpix_counts_in_frame
+    p, df = sky.profile, sky.sources
+    diffuse, sources = [], []
+    for k in range(p.n_bins):
+        mu = df[f'counts_bin{k}'].to_numpy(float)
+        fine_src = render_geometry(fine_nside, df['glon_deg'], df['glat_deg'], mu, bin_psf(p, k)).render(mu)
+        fine_dif = hp.ud_grade(np.asarray(sky.diffuse_counts[k], float), fine_nside, power=-2)   # counts shared over sub-pixels
+        both = np.stack([fine_dif, fine_src]); ones = np.ones(both.shape[1], bool)
+        user, _, _ = healpix_counts_in_frame(both, ones, fine_nside, False, 'galactic', nside_in, frame_in)
+        model, _, _ = healpix_counts_in_frame(user, np.ones(user.shape[1], bool), nside_in, False, frame_in, p.nside[k], 'galactic')
+        diffuse.append(model[0]); sources.append(model[1])
+    return diffuse, sources
+
+def run_data_path(run_dir,            # matched run: RUN/inputs/derivation.json names the user's frame and Nside
+                  profile: Profile,   # the run's profile
+                 ) -> dict:           # stage metrics
+    "Stage: every simulated sky of the run rewritten with its data-path expected counts (resumable: a marker per sky)."
+    from fermi_nb.sky import Sky
+    from fermi_nb.runner import write_stage_metrics
+    run_dir = Path(run_dir); rec = json.loads((run_dir / 'inputs' / 'derivation.json').read_text())
+    t0, done, skipped = time.time(), 0, 0
+    for d in sorted((run_dir / 'simulate').glob('*/sky_*')):
+        if (d / 'data_path.json').is_file(): skipped += 1; continue
+        sky = Sky.load(d)
+        before = float(sum(np.sum(m) for m in sky.diffuse_counts) + sum(np.sum(m) for m in sky.source_counts))
+        sky.diffuse_counts, sky.source_counts = data_path_counts(sky, rec['frame_in'], rec['nside_in'])
+        sky.diffuse_counts = [np.asarray(m, np.float32) for m in sky.diffuse_counts]
+        sky.source_counts = [np.asarray(m, np.float32) for m in sky.source_counts]
+        sky.save(d.parent)
+        after = float(sum(np.sum(m) for m in sky.diffuse_counts) + sum(np.sum(m) for m in sky.source_counts))
+        atomic_write_text(d / 'data_path.json', json.dumps({'frame_in': rec['frame_in'], 'nside_in': rec['nside_in'],
+                                                            'fine_nside': FINE_NSIDE, 'counts_before': before, 'counts_after': after}))
+        done += 1
+    metrics = {'skies_rewritten': done, 'skies_already_done': skipped, 'frame_in': rec['frame_in'], 'nside_in': rec['nside_in'],
+               'fine_nside': FINE_NSIDE, 'seconds': round(time.time() - t0, 1)}
+    write_stage_metrics(run_dir, 'data_path', metrics)
+    return metrics
+
+def matched_stages():
+    "The runner's stages with the data-path rewrite of the simulated skies right after `simulate`."
+    from fermi_nb.runner import STAGES, Stage
+    out = []
+    for s in STAGES:
+        out.append(s)
+        if s.name == 'simulate': out.append(Stage('data_path', '62_matched.ipynb'))
+    return out
