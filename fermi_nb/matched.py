@@ -243,7 +243,7 @@ def derive_profile(counts_file,                   # counts cube: HEALPix FITS (g
                         exposure_cm2_s=1.0, spectral_index=photon_index),
         diffuse=dict(model='p6v11', fermi_bubbles=True, isotropic_file=iso_key, scale=1.0),
         patches=dict(npix=[npatch] * len(bins), mask_radius_px=2, mask_min_expected_ts=9, noise='healpix'),
-        localisation=dict(tta_symmetries=1, threshold_rule='validation', prob_threshold=0.2, threshold_start=4, threshold_step=2, max_group_px=3,
+        localisation=dict(tta_symmetries=1, threshold_rule='validation', prob_threshold=0.5, threshold_start=6, threshold_step=2, max_group_px=3,
                           stitch_radius_deg=0.6, match_radius_deg=0.6),
         real_data=dict(counts_map=paths['counts'], exposure_map=paths['exposure'], catalog=catalog, source_mask=paths['mask'],
                        diffuse_templates=[template_paths[c] for c in comps], classical_aperture_deg=1.0,
