@@ -122,7 +122,7 @@ def reference_from_3fhl(path,         # 3FHL FITS catalogue (gll_psch_v13), or a
     """3FHL in the layout the package reads (read_4fgl, load_4fgl): positions, errors, spectra (per MeV, pivot in MeV).
 
     `Flux1000` holds 3FHL's `Flux` — the 10 GeV–1 TeV photon flux — so that the report's flux cuts are 3FHL fluxes;
-    the table header says so (TCOMM). One time bin: Flux_History is that flux."""
+    the table header says so. One time bin: Flux_History is that flux. 3FHL's class 'unknown' is 4FGL's 'unk'."""
     from astropy.table import Table
     try: t = Table.read(path, hdu='LAT_Point_Source_Catalog')
     except Exception as e: raise DataError(f"'{path}': cannot be read as a Fermi-LAT FITS catalogue ({type(e).__name__}: {e})") from None
@@ -136,7 +136,7 @@ def reference_from_3fhl(path,         # 3FHL FITS catalogue (gll_psch_v13), or a
     nan = np.full(n, np.nan)
     out = Table({'Source_Name': s('Source_Name'), 'RAJ2000': f('RAJ2000'), 'DEJ2000': f('DEJ2000'), 'GLON': f('GLON'),
                  'GLAT': f('GLAT'), 'Conf_95_SemiMajor': f('Conf_95_SemiMajor'), 'Conf_68_SemiMajor': f('Conf_95_SemiMajor') / 1.62,
-                 'Signif_Avg': f('Signif_Avg'), 'CLASS1': s('CLASS'), 'ASSOC1': s('ASSOC1') if 'ASSOC1' in t.colnames else np.full(n, ''),
+                 'Signif_Avg': f('Signif_Avg'), 'CLASS1': np.where(np.char.lower(s('CLASS')) == 'unknown', 'unk', s('CLASS')), 'ASSOC1': s('ASSOC1') if 'ASSOC1' in t.colnames else np.full(n, ''),
                  'SpectrumType': np.where(pl, 'PowerLaw', 'LogParabola'), 'Pivot_Energy': 1e3 * f('Pivot_Energy'),
                  'Flux1000': f('Flux'), 'Unc_Flux1000': f('Unc_Flux') if 'Unc_Flux' in t.colnames else nan,
                  'Energy_Flux100': f('Energy_Flux') if 'Energy_Flux' in t.colnames else nan,

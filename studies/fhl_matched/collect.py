@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 from fermi_nb.config import load_profile
 from fermi_nb.catalog import load_4fgl, crossmatch_report, report_headline
-from fermi_nb.realsky import expected_ts_4fgl, limit_table
+from fermi_nb.realsky import expected_ts_4fgl, limit_table, load_classical
 
 def main(run_dir, res):
     run_dir, res = Path(run_dir), Path(res); res.mkdir(parents=True, exist_ok=True)
@@ -15,7 +15,7 @@ def main(run_dir, res):
     ref = load_4fgl(profile=profile)
     cats = {'DL (matched detector)': pd.read_csv(run_dir / 'real_sky' / 'detections.csv'),
             'TS map (likelihood)': pd.read_csv(run_dir / 'ts_map' / 'ts_map_detections.csv'),
-            'classical (aperture)': pd.read_csv(run_dir / 'classical' / 'classical_detections.csv')}
+            'classical (aperture)': load_classical(run_dir, profile)[0]}   # 51_classical's output, else computed on the map
     rows = {}
     for name, det in cats.items():
         rep = crossmatch_report(det, ref, rd.crossmatch_radius_deg, rd.lat_split_deg, rd.completeness_flux_ph_cm2_s, plot=False)
