@@ -6,7 +6,8 @@ Galactic Nside-64 pixels (as 05_sky simulates them), Poisson noise there; (b) th
 regridded to Galactic Nside 64 exactly as the real map (61_detect.healpix_counts_in_frame, 16 sub-pixels per pixel).
 The trained detector is applied to both and cross-matched with the true sources (flux cuts on the 10 GeV–1 TeV flux,
 as for 3FHL). Usage: python studies/fhl_matched/frame_path.py RUN_DIR LABEL OUT_CSV
-(LABEL names the detector: e.g. 'trained on Galactic pixels' for a run without the data_path stage)"""
+(LABEL names the detector: e.g. 'trained on Galactic pixels' for a run without the data_path stage); further arguments
+key=value override the run's profile (e.g. localisation.threshold_start=6 to compare two runs at one operating point)"""
 import sys, json
 from pathlib import Path
 import numpy as np, pandas as pd, healpy as hp
@@ -22,9 +23,9 @@ from fermi_nb.catalog import crossmatch_report, report_headline
 
 FINE_NSIDE = 512   # render resolution of the data path (0.11° pixels, under the > 10 GeV PSF68 of 0.1–0.2°)
 
-def main(run_dir, label, out_csv):
+def main(run_dir, label, out_csv, overrides=None):
     run_dir = Path(run_dir)
-    profile = run_localisation_profile(load_profile(run_dir / 'profile.yaml'), run_dir)
+    profile = run_localisation_profile(load_profile(run_dir / 'profile.yaml', overrides or {}), run_dir)
     rd, nside = profile.real_data, profile.nside[0]
     sky = Sky.load(sorted((run_dir / 'simulate' / 'test').glob('sky_*'))[0])
     truth = sky.sources.assign(Flux1000=band_photon_flux(sky.sources, 10.0, 1000.0))   # 3FHL's flux band
@@ -50,4 +51,5 @@ def main(run_dir, label, out_csv):
     Path(out_csv).parent.mkdir(parents=True, exist_ok=True); table.to_csv(out_csv, index=False)
 
 if __name__ == '__main__':
-    main(sys.argv[1], sys.argv[2], sys.argv[3])
+    import yaml
+    main(sys.argv[1], sys.argv[2], sys.argv[3], {k: yaml.safe_load(v) for k, v in (a.split('=', 1) for a in sys.argv[4:])})
