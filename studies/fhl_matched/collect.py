@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 from fermi_nb.config import load_profile
 from fermi_nb.catalog import load_4fgl, crossmatch_report, report_headline
-from fermi_nb.realsky import expected_ts_4fgl, limit_table, load_classical
+from fermi_nb.realsky import expected_ts_4fgl, limit_table, load_classical, equal_purity_table
 
 def main(run_dir, res):
     run_dir, res = Path(run_dir), Path(res); res.mkdir(parents=True, exist_ok=True)
@@ -29,7 +29,8 @@ def main(run_dir, res):
     for name, r in limit_table(ts, profile).iterrows(): rows[name] = r.to_dict()
     table = pd.DataFrame.from_dict(rows, orient='index').rename_axis('catalogue').reset_index()
     table.to_csv(res / 'crossmatch.csv', index=False)
-    shutil.copy(run_dir / 'real_sky' / 'equal_purity.csv', res / 'equal_purity.csv')
+    ep, _ = equal_purity_table({n.split(' (')[0]: d for n, d in cats.items()}, ref, profile)   # each ranked by its own score
+    ep.to_csv(res / 'equal_purity.csv', index=False)
     shutil.copy(run_dir / 'inputs' / 'derivation.json', res / 'derivation.json')
     (res / 'matched_profile.yaml').write_text((run_dir / 'matched_profile.yaml').read_text().replace(str(run_dir.resolve()), 'RUN'))
     metrics = json.loads((run_dir / 'metrics.json').read_text())
