@@ -51,7 +51,7 @@ SUBCOMMANDS = {  # name: (module, function, one-line help)
     'simulate': ('fermi_nb.sky', 'simulate_cli', 'simulate skies'),
     'train': ('fermi_nb.miun', 'train_cli', 'train the MIUN detector'),
     'run': ('fermi_nb.runner', 'run_cli', 'run the pipeline notebooks with papermill'),
-    'catalog': ('fermi_nb.realsky', 'catalog_cli', 'build the real-sky catalogue'),
+    'catalog': ('fermi_nb.matched', 'catalog_cli', 'build the real-sky catalogue (--profile P, or a detector matched to --counts/--exposure)'),
     'detect': ('fermi_nb.detect', 'detect_cli', 'catalogue of a counts map with a trained model bundle (no training)'),
     'export-model': ('fermi_nb.bundle', 'export_model_cli', 'pack a trained run into a model bundle'),
     'docs': ('fermi_nb.docs', 'docs_cli', 'render the documentation site'),

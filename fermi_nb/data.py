@@ -93,7 +93,8 @@ def _entry(key: str, manifest=None) -> ManifestEntry:
     return manifest[key]
 
 def locate(key: str, data_dir=None, manifest=None) -> tuple[Path | None, str]:
-    "Where `key` is and its state: (path, 'ok' | 'bad checksum' | 'missing')."
+    "Where `key` is and its state: (path, 'ok' | 'bad checksum' | 'missing'). An absolute path is a user's own file: 'ok' if it exists (no manifest checksum; provenance hashes it)."
+    if Path(key).is_absolute(): return (Path(key), 'ok') if Path(key).is_file() else (None, 'missing')
     entry = _entry(key, manifest)
     for d in search_dirs(data_dir):
         p = d / entry.path
@@ -119,7 +120,10 @@ def data_path(key: str,             # manifest path of the file, e.g. 'irf/psf_P
               data_dir=None,        # extra directory searched first
               download: bool=True,  # download into the cache when the file is nowhere local
              ) -> Path:
-    "Local, checksum-verified path of an external data file; raises DataError naming the entry otherwise."
+    "Local, checksum-verified path of an external data file (or an existing absolute path: a user's file); raises DataError naming the entry otherwise."
+    if Path(key).is_absolute():
+        if Path(key).is_file(): return Path(key)
+        raise DataError(f"user file '{key}' does not exist")
     entry = _entry(key)
     path, state = locate(key, data_dir)
     if state == 'ok': return path
