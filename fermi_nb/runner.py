@@ -306,6 +306,8 @@ def _run_stages(pm, profile, profile_file, run_dir, stages, nb_params, nbs_dir, 
 def _interrupted(run_dir, st, i, n, tmp_nb):
     "Remove the stage's partial notebook and raise RunInterrupted saying where the run stopped."
     shutil.rmtree(tmp_nb.parent, ignore_errors=True)
+    import logging   # the stopped kernel leaves nbclient's cell task failed; asyncio would print its traceback at exit
+    logging.getLogger('asyncio').setLevel(logging.CRITICAL)
     msg = (f"interrupted during stage '{st.name}' ({i+1}/{n}); earlier stages are kept — rerun the same command to resume "
            f"from '{st.name}'")
     _log(run_dir, msg, echo=False); raise RunInterrupted(msg) from None
