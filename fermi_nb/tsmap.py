@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import healpy as hp
-from .config import Profile, atomic_write_text
+from .config import Profile, atomic_write_text, write_csv_atomic
 from .localisation import candidates_to_sky, stitch
-from .config import write_csv_atomic
+from .patching import PatchGeometry
 from .baseline import run_baseline, psf_map, effective_psf_tables
 
 # %% auto #0
@@ -92,7 +92,7 @@ def ts_map_detections(geom,                      # PatchGeometry the inputs were
 # %% ../nbs/51b_ts_map.ipynb #tsrun001
 def run_ts_map(run_dir,                  # run directory: the stage writes RUN_DIR/ts_map and metrics/ts_map.json
                profile: Profile,         # the run's profile (real_data: counts, exposure, mask, 4FGL-DR2)
-               geom,                     # the unrotated PatchGeometry the real map is cut with
+               geom,                     # the unrotated PatchGeometry the real map is cut with (None: built from the profile)
                min_sqrt_ts: float,       # peak threshold on sqrt(TS)
                min_distance_px: int,     # minimum distance between peaks [finest px]
                chunk_patches: int,       # patches per resumable chunk
@@ -104,6 +104,7 @@ def run_ts_map(run_dir,                  # run directory: the stage writes RUN_D
     from fermi_nb.catalog import load_4fgl, crossmatch_report, report_headline
     from fermi_nb.data import data_path
     rd = profile.real_data
+    geom = geom if geom is not None else PatchGeometry.build(profile)
     out = stage_dir(run_dir, 'ts_map'); t_stage = time.time()
     counts = real_counts_maps(profile)
     mask = np.load(data_path(rd.source_mask)).astype(bool) if rd.source_mask else None

@@ -52,7 +52,7 @@ def same_table(pa: Path, pb: Path) -> tuple[bool, list]:
     common = [c for c in ta.columns if c in tb.columns]
     if len(ta) != len(tb): return False, []
     equal = all(np.array_equal(ta[c].to_numpy(), tb[c].to_numpy(), equal_nan=ta[c].dtype.kind == 'f')
-                if ta[c].dtype.kind == 'f' else (ta[c].astype(str).to_numpy() == tb[c].astype(str).to_numpy()).all()
+                if ta[c].dtype.kind == 'f' else (ta[c].fillna('').astype(str).to_numpy() == tb[c].fillna('').astype(str).to_numpy()).all()
                 for c in common)
     return equal, sorted(set(ta.columns) ^ set(tb.columns))
 
