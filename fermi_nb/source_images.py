@@ -573,6 +573,8 @@ def run_source_images(run_dir,              # pipeline run directory with the lo
         chance = (label_detections(pd.DataFrame({'glon_deg': rlon, 'glat_deg': rlat}), sky0.sources,
                                    profile.localisation.match_radius_deg).label != FAKE).mean()
         print(f"{split}: {real.mean():.1%} of the detections match a true source (random positions: {chance:.1%})")
-        assert real.mean() > 2 * chance, f"{split}: {real.mean():.1%} of the detections match a true source, random positions {chance:.1%}"
+        # well above chance: at least half of the room between the chance level and 1 (a dense faint population at coarse
+        # pixels puts random positions near some true source most of the time, so 'twice chance' can be out of reach)
+        assert real.mean() - chance > 0.5 * (1 - chance), f"{split}: {real.mean():.1%} of the detections match a true source, random positions {chance:.1%}"
     return stage_metrics
 
