@@ -357,7 +357,9 @@ def run_data_path(run_dir,            # matched run: RUN/inputs/derivation.json 
     "Stage: every simulated sky of the run rewritten with its data-path expected counts (resumable: a marker per sky)."
     from fermi_nb.sky import Sky
     from fermi_nb.runner import write_stage_metrics
-    run_dir = Path(run_dir); rec = json.loads((run_dir / 'inputs' / 'derivation.json').read_text())
+    run_dir = Path(run_dir); rec_file = run_dir / 'inputs' / 'derivation.json'
+    if not rec_file.is_file(): raise FileNotFoundError(f"{rec_file}: not a matched run (fermi-nb catalog --counts writes it); the data_path stage needs it")
+    rec = json.loads(rec_file.read_text())
     t0, done, skipped = time.time(), 0, 0
     for d in sorted((run_dir / 'simulate').glob('*/sky_*')):
         if (d / 'data_path.json').is_file(): skipped += 1; continue
