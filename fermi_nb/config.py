@@ -16,7 +16,7 @@ __all__ = ['VALID_EVENT_TYPES', 'VALID_CLASSES', 'RANGES', 'CHOICES', 'PROFILE_D
            'InstrumentConfig', 'DiffuseConfig', 'PopulationConfig', 'PatchConfig', 'TrainingConfig',
            'LocalisationConfig', 'CharacterisationConfig', 'RealDataConfig', 'Profile', 'validate_profile',
            'profile_from_dict', 'atomic_write', 'OutputPathError', 'make_out_dir', 'atomic_write_text',
-           'write_csv_atomic', 'list_profiles', 'load_profile', 'profile_differences']
+           'write_csv_atomic', 'list_profiles', 'load_profile', 'extend_profile', 'profile_differences']
 
 # %% ../nbs/00_config.ipynb #1092e77a
 class _ProfileLoader(yaml.SafeLoader):
@@ -136,6 +136,7 @@ class LocalisationConfig:
     threshold_min_purity: float = 0.95    # 'validation': the lowest grid value whose chance-corrected purity is ≥ this in both |b| bands wins
     chance_shift_deg: float = 1.0         # chance level of a detection list: its detections moved this far along random position angles [deg]
     chance_n_draws: int = 3               # chance level: random displacements averaged
+    threshold_truth_min_expected_ts: float = 0.0  # 'validation': purity counts matches to true sources of at least this expected TS (0: all)
 
 @dataclass
 class CharacterisationConfig:
@@ -333,6 +334,8 @@ def validate_profile(p: Profile):
         raise ProfileError(f"{where}: localisation.threshold_rule='{p.localisation.threshold_rule}' is not one of ('fixed', 'validation')")
     if not p.localisation.threshold_grid or not all(0 < t < 1 for t in p.localisation.threshold_grid):
         raise ProfileError(f"{where}: localisation.threshold_grid={p.localisation.threshold_grid} must be a non-empty list of values in (0, 1)")
+    if p.localisation.threshold_truth_min_expected_ts < 0:
+        raise ProfileError(f"{where}: localisation.threshold_truth_min_expected_ts={p.localisation.threshold_truth_min_expected_ts} must be ≥ 0")
     if not 0 < p.localisation.threshold_min_purity <= 1:
         raise ProfileError(f"{where}: localisation.threshold_min_purity={p.localisation.threshold_min_purity} must be in (0, 1]")
     if p.localisation.tta_symmetries not in range(1, 9):
@@ -501,6 +504,13 @@ def load_profile(name_or_path,               # shipped profile name ('lat6', 'qu
     if isinstance(name_or_path, (str, Path)) and not str(name_or_path).endswith(('.yaml', '.yml')): data.setdefault('name', str(name_or_path))
     for key, value in (overrides or {}).items(): data = _set_dotted(data, key, value, data.get('name', name_or_path))
     return profile_from_dict(data, source=str(name_or_path))
+
+def extend_profile(parent: str,              # shipped profile name or YAML path the new profile extends
+                   data: dict,               # the new profile's own values (nested sections, as in a YAML file)
+                   source: str = '<dict>',   # where `data` came from (error messages)
+                  ) -> Profile:
+    "A profile that extends `parent` with `data`, exactly as `extends: parent` does in a YAML file."
+    return profile_from_dict(_deep_merge(_read_profile_dict(parent), data), source=source)
 
 def profile_differences(a: Profile, b: Profile,  # two profiles
                         ignore=('name', 'description'),  # keys that do not change any result

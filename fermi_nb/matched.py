@@ -9,14 +9,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import healpy as hp
-from .config import Profile, ProfileError, profile_from_dict, atomic_write, atomic_write_text, make_out_dir, OutputPathError
+from .config import Profile, ProfileError, load_profile, extend_profile, atomic_write, atomic_write_text, make_out_dir, OutputPathError
 from .data import DataError, data_path, sha256_of, have_data
 from .detect import read_map, to_model_pixels, InputMap
 from .diffuse import TEMPLATE_KEYS, CALIBRATION_KEYS, fit_templates_poisson
 
 # %% auto #0
-__all__ = ['PSF_FILES', 'AEFF_FILE', 'RECIPE', 'FINE_NSIDE', 'irf_files', 'energy_groups', 'group_exposure', 'mean_on_model',
-           'reference_from_3fhl', 'derive_profile', 'catalog_cli', 'data_path_counts', 'run_data_path',
+__all__ = ['PSF_FILES', 'AEFF_FILE', 'BASE_PROFILE', 'FINE_NSIDE', 'irf_files', 'energy_groups', 'group_exposure',
+           'mean_on_model', 'reference_from_3fhl', 'derive_profile', 'catalog_cli', 'data_path_counts', 'run_data_path',
            'matched_stages']
 
 # %% ../nbs/62_matched.ipynb #c62a0007
@@ -151,10 +151,7 @@ def reference_from_3fhl(path,         # 3FHL FITS catalogue (gll_psch_v13), or a
     return out.to_pandas()
 
 # %% ../nbs/62_matched.ipynb #c62a0015
-RECIPE = dict(   # the small training recipe of a derived profile (CPU-sized; override with -p key=value)
-    training=dict(n_train_skies=5, n_val_skies=1, n_test_skies=1, epochs=5, seed=0, batch_size=32, bottleneck_npix=8),
-    characterisation=dict(label_min_expected_ts=9),
-)
+BASE_PROFILE = 'matched'   # the shipped profile every derived profile extends: the recipe around what the files decide
 
 def _source_mask(nside: int, glon, glat, radius_deg: float) -> np.ndarray:
     mask = np.zeros(hp.nside2npix(nside), bool)
@@ -178,7 +175,7 @@ def derive_profile(counts_file,                   # counts cube: HEALPix FITS (g
                    isotropic_file = None,         # isotropic spectrum of the selection (E [MeV], dN/dE); None → analytic shape
                    reference_catalog = None,      # catalogue to cross-match (3FHL or 4FGL FITS; path or manifest entry); None → 4FGL-DR2
                    name: str = 'matched',         # profile name
-                   photon_index: float = 2.2,     # E^-Γ weighting exposure and PSF within a group
+                   photon_index: float = None,    # E^-Γ weighting exposure and PSF within a group; None → the base profile's instrument.spectral_index
                    mask_radius_deg: float = 1.0,  # reference sources masked within this radius in the template fit [deg]
                    completeness_flux_ph_cm2_s = None,  # report flux cuts on the reference's Flux1000; None → 3FHL: [1e-10, 3e-11], 4FGL: [1e-9, 3e-10]
                    patch_npix: int = None,        # patch side [px]; None → the largest power of two with patch pixels ≥ 1/3 of a map pixel
@@ -189,11 +186,11 @@ def derive_profile(counts_file,                   # counts cube: HEALPix FITS (g
     exposure per group spectrum-weighted from the cube; PSF from the event selection (CALDB King tables); the
     package's diffuse model scaled to the counts (templates fitted per group with the reference sources masked);
     population from the package's 4FGL-DR2 fit (spectra extrapolated into the groups); real_data pointing at the
-    derived maps; a small training recipe (RECIPE)."""
-    from fermi_nb.config import load_profile
+    derived maps; everything else from the shipped base profile `matched` (the recipe: skies, epochs, localisation)."""
     from fermi_nb.instrument import exposure_maps, bin_exposure_factor
     from fermi_nb.diffuse import diffuse_counts_maps
     t0 = time.time()
+    photon_index = photon_index or load_profile(BASE_PROFILE).instrument.spectral_index
     out = Path(out_dir); inputs = out / 'inputs'; inputs.mkdir(parents=True, exist_ok=True)
     cnt, exp = _read(counts_file, False), _read(exposure_file, True)
     cls = event_class or _file_event_class(counts_file, cnt) or 'SOURCE'
@@ -235,26 +232,23 @@ def derive_profile(counts_file,                   # counts cube: HEALPix FITS (g
     else: iso_key = None
     # exposure scale: exposure_cm2_s · ⟨A⟩_k/A(10 GeV) ≈ the measured mean of group k (least squares in log)
     npatch = patch_npix or int(2 ** np.floor(np.log2(3 * 10.0 / (hp.nside2resol(nside, arcmin=True) / 60))))
-    base = dict(
+    base = dict(   # what the files decide; the rest comes from BASE_PROFILE
         name=name, description=f"Matched to {Path(counts_file).name}: {len(bins)} group(s) {bins[0][0]:.3g}–{bins[-1][1]:.4g} GeV, "
                                 f"Nside {nside}, {cls} {event_type}",
-        energy_bins_gev=bins, nside=[nside] * len(bins), n_years=1,
+        energy_bins_gev=bins, nside=[nside] * len(bins),
         instrument=dict(event_type=str(event_type).upper(), psf_file=psf_file, aeff_file=aeff_file, exposure_map=paths['exposure'],
                         exposure_cm2_s=1.0, spectral_index=photon_index),
-        diffuse=dict(model='p6v11', fermi_bubbles=True, isotropic_file=iso_key, scale=1.0),
-        patches=dict(npix=[npatch] * len(bins), mask_radius_px=2, mask_min_expected_ts=9, noise='healpix'),
-        localisation=dict(tta_symmetries=1, threshold_rule='validation', prob_threshold=0.5, threshold_start=6, threshold_step=2, max_group_px=3,
-                          stitch_radius_deg=0.6, match_radius_deg=0.6),
+        diffuse=dict(isotropic_file=iso_key, scale=1.0),
+        patches=dict(npix=[npatch] * len(bins)),
         real_data=dict(counts_map=paths['counts'], exposure_map=paths['exposure'], catalog=catalog, source_mask=paths['mask'],
-                       diffuse_templates=[template_paths[c] for c in comps], classical_aperture_deg=1.0,
-                       crossmatch_radius_deg=0.6, crossmatch_cap_deg=1.0,
-                       completeness_flux_ph_cm2_s=list(completeness_flux_ph_cm2_s or ([1e-10, 3e-11] if is_3fhl else [1e-9, 3e-10]))),
-        **RECIPE)
-    prof = profile_from_dict(base, source=f'derive_profile({Path(counts_file).name})')
+                       diffuse_templates=[template_paths[c] for c in comps],
+                       completeness_flux_ph_cm2_s=list(completeness_flux_ph_cm2_s or ([1e-10, 3e-11] if is_3fhl else [1e-9, 3e-10]))))
+    source = f'derive_profile({Path(counts_file).name})'
+    prof = extend_profile(BASE_PROFILE, base, source)
     factors = np.array([bin_exposure_factor(prof, k) for k in range(len(bins))])
     means = exposure.mean(axis=1)
     base['instrument']['exposure_cm2_s'] = float(np.exp(np.mean(np.log(means / factors))))
-    prof = profile_from_dict(base, source=f'derive_profile({Path(counts_file).name})')
+    prof = extend_profile(BASE_PROFILE, base, source)
     # diffuse: the templates fitted per group with the reference sources masked, against the package's model of the group
     model = diffuse_counts_maps(prof, exposure_maps(prof))
     norms, fitted, predicted = [], [], []
@@ -264,7 +258,7 @@ def derive_profile(counts_file,                   # counts cube: HEALPix FITS (g
         norms.append({c: float(v) for c, v in n_k.items()})
         fitted.append(float(sum(n_k[c] * templates[c][keep].sum() for c in comps))); predicted.append(float(model[k][keep].sum()))
     base['diffuse']['scale'] = float(np.sum(fitted) / np.sum(predicted))
-    prof = profile_from_dict(base, source=f'derive_profile({Path(counts_file).name})')
+    prof = extend_profile(BASE_PROFILE, base, source)
     record = {'counts_file': {'name': Path(counts_file).name, 'sha256': sha256_of(counts_file)},
               'exposure_file': {'name': Path(exposure_file).name, 'sha256': sha256_of(exposure_file)},
               'isotropic_file': None if iso_key is None else {'name': Path(iso_key).name, 'sha256': sha256_of(data_path(iso_key))},
@@ -302,7 +296,7 @@ def catalog_cli(argv=None,  # argument list; None → sys.argv[1:]
     ap.add_argument('--exposure', required=True, help='exposure cube (gtexpcube2 HEALPix FITS, energy nodes)')
     ap.add_argument('--event-type', default='FRONT+BACK', help='event type of the selection: FRONT+BACK, FRONT, BACK, PSF0..PSF3')
     ap.add_argument('--event-class', default=None, help="event class (e.g. P8R2_SOURCE_V6); default: the file's DSS keywords")
-    ap.add_argument('--groups', type=int, default=1, help='energy groups = detector inputs (the real-sky stages read one)')
+    ap.add_argument('--groups', type=int, default=1, help='energy groups = detector inputs (contiguous input bins of about equal log width)')
     ap.add_argument('--isotropic', default=None, help='isotropic spectrum of the selection (text: E [MeV], dN/dE)')
     ap.add_argument('--reference', default=None, help='catalogue to cross-match (3FHL or 4FGL FITS); default 4FGL-DR2')
     ap.add_argument('--name', default='matched', help='profile name')

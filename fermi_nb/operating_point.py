@@ -78,7 +78,8 @@ def choose_run_operating_point(run_dir,           # run directory with patching/
         for i in range(store.n_skies):
             prob, pids = predict(store, i, base_seed + i)
             probs.append((prob, pids, store.geometry(i)))
-            truths.append(Sky.load(sky_dir(run_dir / 'simulate' / 'val', int(store.sky_seed[i]))).sources)
+            src = Sky.load(sky_dir(run_dir / 'simulate' / 'val', int(store.sky_seed[i]))).sources
+            truths.append(src[src.expected_ts >= profile.localisation.threshold_truth_min_expected_ts])
         seeds = [int(s) for s in store.sky_seed]
     finally: store.close()
     chosen, tab = choose_prob_threshold(probs, truths, profile)
@@ -86,6 +87,7 @@ def choose_run_operating_point(run_dir,           # run directory with patching/
     rec = dict(prob_threshold=chosen, rule='validation', min_purity=loc.threshold_min_purity, grid=list(loc.threshold_grid),
                any_passes=bool(tab.passes.any()), val_sky_seeds=seeds, poisson_seeds=[base_seed + i for i in range(len(seeds))],
                radius_deg=profile.real_data.crossmatch_radius_deg, lat_split_deg=profile.real_data.lat_split_deg,
+               truth_min_expected_ts=loc.threshold_truth_min_expected_ts,
                rows=json.loads(tab.to_json(orient='records')))
     atomic_write(operating_point_path(run_dir), lambda tmp: Path(tmp).write_text(json.dumps(rec, indent=1)))
     return rec, {i: (p, ids) for i, (p, ids, _) in enumerate(probs)}

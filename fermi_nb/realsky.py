@@ -30,22 +30,22 @@ __all__ = ['DL_GOALS', 'CLASSICAL_REFERENCE', 'GOALS_DL', 'CLASSICAL_ISSUE', 'EQ
            'run_real_sky', 'plot_sky_points', 'real_sky_summary', 'catalog_cli']
 
 # %% ../nbs/52_real_sky.ipynb #33ca68d1
-def real_counts_maps(profile: Profile,  # profile with real_data.counts_map (one energy bin, e.g. real573w)
+def real_counts_maps(profile: Profile,  # profile with real_data.counts_map: (npix,) for one bin, (n_bins, npix) for several
                     ) -> list[np.ndarray]:  # one HEALPix RING map per energy bin [counts per pixel], float64
-    "The real observed counts map of the profile, checked against its energy bins and Nside."
+    "The real observed counts maps of the profile, checked against its energy bins and Nside (one Nside for all bins)."
     rd = profile.real_data
     if not rd.counts_map: raise ValueError(f"profile '{profile.name}' names no real_data.counts_map (use e.g. real573w)")
-    if profile.n_bins != 1:
-        raise ValueError(f"profile '{profile.name}' has {profile.n_bins} energy bins but real_data.counts_map "
-                         f"'{rd.counts_map}' is one band; use a one-bin profile such as real573w")
     counts = np.asarray(np.load(data_path(rd.counts_map)), float)
-    want = hp.nside2npix(profile.nside[0])
-    if counts.shape != (want,):
-        raise ValueError(f"real_data.counts_map '{rd.counts_map}': shape {counts.shape}, expected ({want},) = a HEALPix map "
-                         f"at the profile's nside[0]={profile.nside[0]}")
+    if len(set(profile.nside)) != 1:
+        raise ValueError(f"profile '{profile.name}': real_data.counts_map needs one Nside for all energy bins, nside is {profile.nside}")
+    want = (hp.nside2npix(profile.nside[0]),) if profile.n_bins == 1 else (profile.n_bins, hp.nside2npix(profile.nside[0]))
+    if counts.shape != want:
+        raise ValueError(f"real_data.counts_map '{rd.counts_map}': shape {counts.shape}, expected {want} = "
+                         f"{profile.n_bins} HEALPix map(s) at the profile's Nside {profile.nside[0]}")
     if not np.all(np.isfinite(counts)) or np.any(counts < 0):
         raise ValueError(f"real_data.counts_map '{rd.counts_map}': counts must be finite and >= 0")
-    return [counts]
+    return list(counts) if profile.n_bins > 1 else [counts]
+
 
 # %% ../nbs/52_real_sky.ipynb #38fdc87b
 def detect_sources(counts_maps: list,         # per bin: whole-sky HEALPix counts map at nside[k]
@@ -243,7 +243,7 @@ def load_classical(run_dir,              # run directory
     if path.is_file(): return pd.read_csv(path), str(path.relative_to(run_dir))   # paths in metrics are relative to the run
     from fermi_nb.classical import classical_catalog, classical_templates
     rd = profile.real_data
-    counts = np.load(data_path(rd.counts_map)); exposure = np.load(data_path(rd.exposure_map))
+    counts = np.sum(real_counts_maps(profile), axis=0); exposure = np.load(data_path(rd.exposure_map))   # all bins summed
     mask = np.load(data_path(rd.source_mask)).astype(bool) if rd.source_mask else None
     return classical_catalog(counts, exposure, classical_templates(profile), mask, profile), 'computed (no 51_classical output)'
 

@@ -108,8 +108,13 @@ def run_ts_map(run_dir,                  # run directory: the stage writes RUN_D
     out = stage_dir(run_dir, 'ts_map'); t_stage = time.time()
     counts = real_counts_maps(profile)
     mask = np.load(data_path(rd.source_mask)).astype(bool) if rd.source_mask else None
-    background, norms = fitted_background(counts[0], classical_templates(profile), mask)
-    inputs = map_patch_inputs(geom, counts, [background], [np.load(data_path(rd.exposure_map))])
+    templates = classical_templates(profile)
+    fits = [fitted_background(c, templates, mask) for c in counts]   # the templates' norms free in every energy bin
+    backgrounds = [b for b, _ in fits]
+    norms = fits[0][1] if len(fits) == 1 else {f'{Path(k).stem}_bin{i}': v for i, (_, n) in enumerate(fits) for k, v in n.items()}
+    from fermi_nb.instrument import exposure_maps   # several bins: the profile's exposure of each bin (its energy dependence)
+    exposure = [np.load(data_path(rd.exposure_map))] if len(counts) == 1 else exposure_maps(profile)
+    inputs = map_patch_inputs(geom, counts, backgrounds, exposure)
     det, cpu, peaks = ts_map_detections(geom, inputs, profile, min_sqrt_ts, min_distance_px, work_dir=out,
                                         chunk_patches=chunk_patches, progress=True)
     det_csv = write_csv_atomic(det, out / 'ts_map_detections.csv')
