@@ -173,6 +173,8 @@ class RealDataConfig:
     catalog_prefix: str = '1FNB'                 # source-name prefix of the written catalogue ('1FNB J0000.3-7355')
     flag_p_real_min: float = 0.5                 # catalogue flag 2 when p_real is below this
     flag_edge_px: float = 2.0                    # catalogue flag 4 when a detection lies within this many finest pixels of its patch edge
+    dl_goals: dict[str, float] = field(default_factory=dict)  # targets of the DL catalogue on this map, keyed as the report's headline numbers ('highb_comp_1e-09', 'highb_matched', ...); {} → none
+    classical_reference: dict[str, float] = field(default_factory=dict)  # the classical search's numbers the goals were set against, same keys; {} → none
 
 # %% ../nbs/00_config.ipynb #1f43d683
 @dataclass
@@ -239,6 +241,9 @@ def _check_value(value, annotation, key: str, where: str):
     if dataclasses.is_dataclass(annotation):
         if not isinstance(value, dict): raise ProfileError(f"{where}: '{key}' must be a mapping, got {type(value).__name__}")
         return _build_section(annotation, value, where, prefix=key + '.')
+    if origin is dict:
+        if not isinstance(value, dict): raise ProfileError(f"{where}: '{key}' must be a mapping, got {value!r}")
+        return {str(k): _check_value(v, args[1], f"{key}.{k}", where) for k, v in value.items()}
     if origin is list:
         if not isinstance(value, (list, tuple)): raise ProfileError(f"{where}: '{key}' must be a list, got {value!r}")
         return [_check_value(v, args[0], f"{key}[{i}]", where) for i, v in enumerate(value)]
@@ -334,6 +339,9 @@ def validate_profile(p: Profile):
         raise ProfileError(f"{where}: localisation.threshold_rule='{p.localisation.threshold_rule}' is not one of ('fixed', 'validation')")
     if not p.localisation.threshold_grid or not all(0 < t < 1 for t in p.localisation.threshold_grid):
         raise ProfileError(f"{where}: localisation.threshold_grid={p.localisation.threshold_grid} must be a non-empty list of values in (0, 1)")
+    for name in ('dl_goals', 'classical_reference'):
+        bad = {k: v for k, v in getattr(p.real_data, name).items() if not 0 <= v <= 1 or not k.startswith(('highb_', 'lowb_'))}
+        if bad: raise ProfileError(f"{where}: real_data.{name} {bad}: keys 'highb_…'/'lowb_…' with values in [0, 1] expected")
     if p.localisation.threshold_truth_min_expected_ts < 0:
         raise ProfileError(f"{where}: localisation.threshold_truth_min_expected_ts={p.localisation.threshold_truth_min_expected_ts} must be ≥ 0")
     if not 0 < p.localisation.threshold_min_purity <= 1:

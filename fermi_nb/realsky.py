@@ -21,13 +21,13 @@ from .catalog import (write_catalog, read_catalog, load_4fgl, crossmatch, crossm
                               characterisation_model_dir, profile_data_files)
 
 # %% auto #0
-__all__ = ['DL_GOALS', 'CLASSICAL_REFERENCE', 'GOALS_DL', 'CLASSICAL_ISSUE', 'EQUAL_PURITY_HEADLINE_LEVELS', 'CATALOGUE_PREFIXES',
-           'LIMIT_TS_LEVELS', 'real_counts_maps', 'detect_sources', 'characterise_counts', 'headline_goals',
-           'headline_columns', 'crossmatch_reports', 'headline_table', 'goal_check', 'plot_headlines', 'score_column',
-           'equal_purity_table', 'equal_purity_wide', 'equal_purity_metrics', 'plot_equal_purity', 'load_classical',
-           'load_ts_map', 'build_real_sky', 'flux_vs_reference', 'plot_flux_vs_reference', 'localisation_ceiling',
-           'expected_ts_4fgl', 'limit_table', 'statistical_limit', 'simulated_test_counts', 'real_sky_figures',
-           'run_real_sky', 'plot_sky_points', 'real_sky_summary', 'catalog_cli']
+__all__ = ['GOALS_DL', 'CLASSICAL_ISSUE', 'EQUAL_PURITY_HEADLINE_LEVELS', 'CATALOGUE_PREFIXES', 'LIMIT_TS_LEVELS',
+           'real_counts_maps', 'detect_sources', 'characterise_counts', 'headline_goals', 'headline_columns',
+           'crossmatch_reports', 'headline_table', 'goal_check', 'plot_headlines', 'score_column', 'equal_purity_table',
+           'equal_purity_wide', 'equal_purity_metrics', 'plot_equal_purity', 'load_classical', 'load_ts_map',
+           'build_real_sky', 'flux_vs_reference', 'plot_flux_vs_reference', 'localisation_ceiling', 'expected_ts_4fgl',
+           'limit_table', 'statistical_limit', 'simulated_test_counts', 'real_sky_figures', 'run_real_sky',
+           'plot_sky_points', 'real_sky_summary', 'catalog_cli']
 
 # %% ../nbs/52_real_sky.ipynb #33ca68d1
 def real_counts_maps(profile: Profile,  # profile with real_data.counts_map: (npix,) for one bin, (n_bins, npix) for several
@@ -85,23 +85,13 @@ def characterise_counts(detections: pd.DataFrame,  # whole-sky detections (glon_
     return characterise(detections, patches, load_characterisation(model_dir, profile), profile)
 
 # %% ../nbs/52_real_sky.ipynb #ca9fd798
-DL_GOALS = {'highb': ({1e-9: 0.95, 3e-10: 0.60}, 0.92),   # targets of the DL catalogue per |b| band:
-            'lowb': ({1e-9: 0.60, 3e-10: 0.35}, 0.85)}    # ({Flux1000 cut [ph cm⁻² s⁻¹]: completeness}, matched fraction)
-CLASSICAL_REFERENCE = {'highb': ({1e-9: 0.86, 3e-10: 0.43}, 0.92),   # the classical search the goals were set against
-                       'lowb': ({1e-9: 0.40, 3e-10: 0.22}, 0.84)}
-
-def headline_goals(goals: dict,                      # {band side: ({Flux1000 cut: completeness}, matched fraction)}, e.g. DL_GOALS
-                   flux_thresholds_ph_cm2_s=None,   # the report's Flux1000 cuts (real_data.completeness_flux_ph_cm2_s); None → every cut with a goal
-                  ) -> dict:                         # {'highb_comp_1e-09': ..., 'highb_matched': ..., ...} keyed as report_headline
-    "Goals keyed like the headline numbers of a report with the given flux cuts."
-    out = {}
-    for side, (comp, matched) in goals.items():
-        cuts = list(comp) if flux_thresholds_ph_cm2_s is None else list(flux_thresholds_ph_cm2_s)
-        for f in cuts:
-            goal = next((g for c, g in comp.items() if np.isclose(c, f, rtol=1e-9, atol=0)), None)
-            if goal is not None: out[f'{side}_comp_{f:.0e}'] = goal
-        out[f'{side}_matched'] = matched
-    return out
+def headline_goals(goals: dict,                      # {headline key: target}, e.g. profile.real_data.dl_goals ({'highb_comp_1e-09': 0.95, 'highb_matched': 0.92, ...})
+                   flux_thresholds_ph_cm2_s=None,   # the report's Flux1000 cuts (real_data.completeness_flux_ph_cm2_s); None → every goal
+                  ) -> dict:                         # the goals that apply, keyed as report_headline
+    "The goals that apply to a report with these flux cuts: a cut without a goal has none, a goal of another cut is dropped."
+    if flux_thresholds_ph_cm2_s is None: return dict(goals)
+    cuts = {f'{f:.0e}' for f in flux_thresholds_ph_cm2_s}
+    return {k: v for k, v in goals.items() if '_comp_' not in k or k.split('_comp_')[1] in cuts}
 
 def headline_columns(flux_thresholds_ph_cm2_s,  # the report's Flux1000 cuts [ph cm⁻² s⁻¹]
                     ) -> list[str]:             # completeness per cut and matched fraction per band, then n_det per band
@@ -109,7 +99,8 @@ def headline_columns(flux_thresholds_ph_cm2_s,  # the report's Flux1000 cuts [ph
     return [f'{side}_{k}' for side in ('highb', 'lowb') for k in [*(f'comp_{f:.0e}' for f in flux_thresholds_ph_cm2_s), 'matched']] + \
            ['highb_n_det', 'lowb_n_det']
 
-GOALS_DL, CLASSICAL_ISSUE = headline_goals(DL_GOALS), headline_goals(CLASSICAL_REFERENCE)   # every goal, keyed as the run metrics
+_REAL573W = load_profile('real573w').real_data   # the 573-week map's goals: studies of that map key their tables by them
+GOALS_DL, CLASSICAL_ISSUE = dict(_REAL573W.dl_goals), dict(_REAL573W.classical_reference)
 
 def crossmatch_reports(det: pd.DataFrame,   # detections (glon_deg, glat_deg, optional r95_deg, flux_log10_s1, score)
                        ref: pd.DataFrame,   # reference catalogue (load_4fgl, or true sources with Flux1000)
@@ -135,12 +126,12 @@ def headline_table(reports: dict,            # {row name: crossmatch_report outp
     return pd.DataFrame.from_dict(rows, orient='index').reindex(columns=headline_columns(cuts))
 
 def goal_check(headline: dict,            # report_headline(rep) of one catalogue
-               goals: dict = GOALS_DL,    # {key: target}: headline_goals(DL_GOALS, the report's flux cuts)
+               goals: dict = GOALS_DL,    # {key: target}: headline_goals(profile.real_data.dl_goals, the report's flux cuts)
               ) -> pd.DataFrame:          # criterion, value, goal, met
     "Which goals a catalogue meets (value ≥ goal)."
     rows = [{'criterion': k, 'value': headline.get(k, np.nan), 'goal': g,
              'met': bool(np.isfinite(headline.get(k, np.nan)) and headline.get(k, np.nan) >= g)} for k, g in goals.items()]
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=['criterion', 'value', 'goal', 'met']).astype({'met': bool})
 
 def plot_headlines(table: pd.DataFrame,    # headline_table output
                    bars: list,             # row names drawn as bars
@@ -291,14 +282,14 @@ def build_real_sky(run_dir,                # run directory with miun/ (and optio
                                      title=f'DL catalogue ({profile.name}) vs 4FGL-DR2 within {rd.crossmatch_radius_deg}°')
                for m, d in catalogues.items()}
     table = headline_table({f'{m} ({r})': reports[m][r] for m in reports for r in ('radius', 'error')},
-                           {'goal DL (issue)': headline_goals(DL_GOALS, rd.completeness_flux_ph_cm2_s),
-                            'classical (issue)': headline_goals(CLASSICAL_REFERENCE, rd.completeness_flux_ph_cm2_s)})
+                           {name: g for name, g in (('goal DL (issue)', headline_goals(rd.dl_goals, rd.completeness_flux_ph_cm2_s)),
+                            ('classical (issue)', headline_goals(rd.classical_reference, rd.completeness_flux_ph_cm2_s))) if g})
     write_csv_atomic(table.rename_axis('catalogue').reset_index(), out / 'crossmatch.csv')
     equal_purity, scans = equal_purity_table(catalogues, fgl, profile)
     write_csv_atomic(equal_purity, out / 'equal_purity.csv')
     unmatched = reports['DL']['radius']['unmatched']
     write_csv_atomic(unmatched, out / 'unmatched_brightest.csv')
-    goals = goal_check(report_headline(reports['DL']['radius']), headline_goals(DL_GOALS, rd.completeness_flux_ph_cm2_s))
+    goals = goal_check(report_headline(reports['DL']['radius']), headline_goals(rd.dl_goals, rd.completeness_flux_ph_cm2_s))
     metrics = {'catalog': os.path.relpath(paths['fits'], run_dir), 'n_det': len(det), 'characterised': char_dir is not None,
                'classical_source': classical_src, 'n_classical': len(classical),
                **report_headline(reports['DL']['radius'], 'dl'), **report_headline(reports['DL']['error'], 'dl_error_rule'),
@@ -430,7 +421,7 @@ def statistical_limit(profile: Profile,      # profile of the map (real_data nam
     ceil = localisation_ceiling(fgl_ts, profile, min_expected_ts=LIMIT_TS_LEVELS[0])['radius']
     rows = {**{k: r.to_dict() for k, r in limit.iterrows()},
             f'perfect detector of the TS ≥ {LIMIT_TS_LEVELS[0]:g} sources, this localisation': report_headline(ceil),
-            'goal DL (issue)': headline_goals(DL_GOALS, rd.completeness_flux_ph_cm2_s)}
+            **({'goal DL (issue)': g} if (g := headline_goals(rd.dl_goals, rd.completeness_flux_ph_cm2_s)) else {})}
     if dl_report is not None: rows['DL (radius)'] = report_headline(dl_report)
     summary = pd.DataFrame.from_dict(rows, orient='index')[[c for c in headline_columns(rd.completeness_flux_ph_cm2_s) if 'comp' in c]]
     print(f"{profile.name}: {len(ts4fgl)} 4FGL-DR2 sources, median expected TS {np.median(ts4fgl.expected_ts):.0f} ({time.time() - t0:.1f} s)")
@@ -571,15 +562,17 @@ def real_sky_summary(run_dir) -> str:
     from fermi_nb.config import RealDataConfig
     prof_file = Path(run_dir) / 'profile.yaml'
     rd = load_profile(prof_file).real_data if prof_file.is_file() else RealDataConfig()   # the run's report settings
-    goals = headline_goals(DL_GOALS, rd.completeness_flux_ph_cm2_s)
+    goals = headline_goals(rd.dl_goals, rd.completeness_flux_ph_cm2_s)   # the profile's goals for this map, if it sets any
+    keys = list(goals) or [k for k in headline_columns(rd.completeness_flux_ph_cm2_s) if not k.endswith('n_det')]
     hi, lo = f'|b|>{rd.lat_split_deg:g}', f'|b|<{rd.lat_split_deg:g}'
     lines = [f"real-sky catalogue: {Path(run_dir) / m['catalog']} ({m['n_det']} detections, characterised: {m['characterised']})",
-             f"{'':26s}{'DL':>8s}{'classical':>11s}{'goal DL':>9s}"]
-    for k, goal in goals.items():
-        lines.append(f"{k:26s}{m.get('dl_' + k, float('nan')):8.3f}{m.get('classical_' + k, float('nan')):11.3f}{goal:9.2f}")
+             f"{'':26s}{'DL':>8s}{'classical':>11s}" + (f"{'goal DL':>9s}" if goals else '')]
+    for k in keys:
+        lines.append(f"{k:26s}{m.get('dl_' + k, float('nan')):8.3f}{m.get('classical_' + k, float('nan')):11.3f}"
+                     + (f"{goals[k]:9.2f}" if goals else ''))
     lines.append(f"{'detections ' + hi + ' / <' + format(rd.lat_split_deg, 'g'):26s}{m.get('dl_highb_n_det', 0):>4d}/{m.get('dl_lowb_n_det', 0):<4d}"
                  f"{m.get('classical_highb_n_det', 0):>6d}/{m.get('classical_lowb_n_det', 0):<4d}")
-    lines.append(f"goals met: {m['goals_met']} of {m['goals_total']}")
+    if goals: lines.append(f"goals met: {m['goals_met']} of {m['goals_total']}")
     names = [n for n, pre in CATALOGUE_PREFIXES.items() if any(k.startswith(f'ep_{pre}_') for k in m)]
     if names:
         lines.append('completeness at equal matched fraction P (each catalogue cut by its own score):')

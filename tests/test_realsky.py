@@ -5,7 +5,7 @@ import numpy as np, pandas as pd, pytest, healpy as hp
 
 ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault('FERMI_NB_DATA', str(ROOT.parent / 'shared' / 'data'))
-from fermi_nb.config import load_profile
+from fermi_nb.config import load_profile, ProfileError
 from fermi_nb.data import have_data
 from fermi_nb.patching import PatchGeometry, synthetic_sky
 from fermi_nb.localisation import synthetic_sky_prob_maps
@@ -85,6 +85,8 @@ def test_catalog_cli_and_summary(tmp_path, capsys):
          **{f'dl_{k}': 0.5 for k in GOALS_DL}, **{f'classical_{k}': v for k, v in CLASSICAL_ISSUE.items()},
          'dl_highb_n_det': 7, 'dl_lowb_n_det': 3, 'classical_highb_n_det': 783, 'classical_lowb_n_det': 250}
     (tmp_path / 'metrics' / 'real_sky.json').write_text(json.dumps(m))
+    assert 'goals met' not in real_sky_summary(tmp_path) and 'goal DL' not in real_sky_summary(tmp_path)   # no profile: no goals
+    (tmp_path / 'profile.yaml').write_text(REAL.to_yaml())        # the run's profile sets the goals of its map
     s = real_sky_summary(tmp_path)
     assert 'c.fits' in s and 'goals met: 2 of 6' in s and '0.860' in s and '783' in s
     assert 'equal matched fraction' not in s                       # a run without the comparison: no such block
@@ -161,9 +163,25 @@ def test_expected_ts_of_4fgl_and_the_statistical_limit():
     assert ceil['highb_comp_1e-09'] <= lim['highb_comp_1e-09'] + 0.02 and ceil['highb_matched'] > 0.95
 
 def test_goals_and_columns_follow_the_profile_cuts():
-    from fermi_nb.realsky import headline_goals, DL_GOALS
+    from fermi_nb.realsky import headline_goals
     assert list(GOALS_DL) == ['highb_comp_1e-09', 'highb_comp_3e-10', 'highb_matched', 'lowb_comp_1e-09', 'lowb_comp_3e-10', 'lowb_matched']
-    assert headline_goals(DL_GOALS, REAL.real_data.completeness_flux_ph_cm2_s) == GOALS_DL
-    assert headline_goals(DL_GOALS, [1e-9, 1e-10]) == {'highb_comp_1e-09': 0.95, 'highb_matched': 0.92,   # a cut without a goal has none
+    assert GOALS_DL == REAL.real_data.dl_goals and GOALS_DL['highb_comp_1e-09'] == 0.95 and CLASSICAL_ISSUE['lowb_matched'] == 0.84
+    assert headline_goals(GOALS_DL, REAL.real_data.completeness_flux_ph_cm2_s) == GOALS_DL
+    assert headline_goals(GOALS_DL, [1e-9, 1e-10]) == {'highb_comp_1e-09': 0.95, 'highb_matched': 0.92,   # a cut without a goal has none
                                                         'lowb_comp_1e-09': 0.60, 'lowb_matched': 0.85}
+    assert headline_goals(load_profile('matched').real_data.dl_goals, [1e-10]) == {}   # a derived profile sets no goals
+    assert goal_check({'highb_matched': 0.5}, {}).empty
+    with pytest.raises(ProfileError, match='dl_goals'):
+        load_profile('real573w', {'real_data.dl_goals': {'highb_matched': 1.5}})
     assert headline_columns([2e-9]) == ['highb_comp_2e-09', 'highb_matched', 'lowb_comp_2e-09', 'lowb_matched', 'highb_n_det', 'lowb_n_det']
+
+def test_real_counts_maps_reads_one_map_per_energy_group(tmp_path):
+    "A derived profile of several energy groups reads its (n_bins, npix) counts file as one map per bin; a wrong shape is refused."
+    counts = np.random.default_rng(0).poisson(3.0, (2, hp.nside2npix(64))).astype(float)
+    np.save(tmp_path / 'c.npy', counts)
+    prof = load_profile('matched', {'energy_bins_gev': [[10.0, 50.0], [50.0, 2000.0]], 'nside': [64, 64], 'patches.npix': [32, 32],
+                                    'real_data.counts_map': str(tmp_path / 'c.npy')})
+    maps = real_counts_maps(prof)
+    assert len(maps) == 2 and np.array_equal(maps[1], counts[1])
+    np.save(tmp_path / 'c.npy', counts[0])
+    with pytest.raises(ValueError, match=r'expected \(2, 49152\)'): real_counts_maps(prof)
