@@ -5,6 +5,7 @@
 # %% ../nbs/60_bundle.ipynb #bf17d94b
 from __future__ import annotations
 import argparse, datetime, hashlib, io, json, os, shutil, sys, tarfile, tempfile, zipfile
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
@@ -13,7 +14,7 @@ import fermi_nb
 from .config import Profile, profile_from_dict, load_profile, atomic_write_text
 
 # %% auto #0
-__all__ = ['BUNDLE_FORMAT', 'SUMS_FILE', 'MODELS_DIR', 'DOMAIN_TOLERANCES', 'EVENT_CLASS_BITS', 'EVENT_TYPE_BITS', 'BundleError',
+__all__ = ['BUNDLE_FORMAT', 'SUMS_FILE', 'MODELS_DIR', 'EVENT_CLASS_BITS', 'EVENT_TYPE_BITS', 'BundleError', 'event_class_name',
            'event_class_of', 'bundle_domain', 'bundle_files', 'write_checksums', 'verify_checksums', 'model_card',
            'card_markdown', 'run_model_files', 'export_model', 'Bundle', 'shipped_bundles', 'bundle_cache_dir',
            'unpack_archive', 'resolve_bundle', 'load_bundle', 'export_model_cli']
@@ -22,9 +23,6 @@ __all__ = ['BUNDLE_FORMAT', 'SUMS_FILE', 'MODELS_DIR', 'DOMAIN_TOLERANCES', 'EVE
 BUNDLE_FORMAT = 1                 # layout version written by export_model; load_bundle reads only this one
 SUMS_FILE = 'SHA256SUMS'
 MODELS_DIR = Path(fermi_nb.__file__).resolve().parent / 'models'   # shipped bundles (package data)
-DOMAIN_TOLERANCES = {'energy_edge_rel': 0.02,   # relative difference allowed between an input bin edge and a trained one
-                     'exposure_ratio': 0.25,    # allowed |median(input exposure / trained exposure) − 1| over the data region
-                     'min_coverage': 0.95}      # a model pixel counts as observed when this fraction of it has data
 
 EVENT_CLASS_BITS = {'TRANSIENT020': 16, 'TRANSIENT010': 64, 'SOURCE': 128, 'CLEAN': 256, 'ULTRACLEAN': 512,
                     'ULTRACLEANVETO': 1024}                  # Pass 8 EVENT_CLASS bits (gtselect evclass)
@@ -33,12 +31,15 @@ EVENT_TYPE_BITS = {'FRONT': 1, 'BACK': 2, 'FRONT+BACK': 3, 'PSF0': 4, 'PSF1': 8,
 class BundleError(ValueError):
     "A bundle that is missing, altered, or made by an incompatible version."
 
+def event_class_name(text: str,   # a file name or selection ('psf_P8R3_ULTRACLEANVETO_V3_PSF.fits', 'P8R2_SOURCE_V6', 'source')
+                    ) -> str | None:  # the Pass 8 event class it names ('ULTRACLEANVETO', 'SOURCE'), None if none
+    "The event class named in a text, without pass and version: one of EVENT_CLASS_BITS."
+    tokens = str(text).upper().replace('-', '_').replace('.', '_').split('_')
+    return next((t for t in tokens if t in EVENT_CLASS_BITS), None)
+
 def event_class_of(profile: Profile) -> str | None:
     "Event class named by the profile's PSF file (e.g. 'ULTRACLEANVETO' from psf_P8R3_ULTRACLEANVETO_V3_PSF.fits)."
-    name = Path(profile.instrument.psf_file or '').name.upper()
-    for cls in sorted(EVENT_CLASS_BITS, key=len, reverse=True):
-        if f'_{cls}_' in name: return cls
-    return None
+    return event_class_name(Path(profile.instrument.psf_file or '').name)
 
 def bundle_domain(profile: Profile,            # the run's profile
                   exposure_file: str = None,   # bundle-relative path of the trained exposure map, if shipped
@@ -50,7 +51,7 @@ def bundle_domain(profile: Profile,            # the run's profile
             'pixel_deg': [float(hp.nside2resol(n, arcmin=True) / 60) for n in profile.nside],
             'event_class': event_class_of(profile), 'event_type': profile.instrument.event_type,
             'exposure_cm2_s': float(profile.instrument.exposure_cm2_s), 'exposure_map': exposure_file,
-            'tolerances': dict(DOMAIN_TOLERANCES)}
+            'tolerances': dataclasses.asdict(profile.domain)}   # the profile's domain section
 
 # %% ../nbs/60_bundle.ipynb #e23c8b96
 def _sha256(path: Path) -> str:

@@ -14,9 +14,10 @@ import numpy as np
 # %% auto #0
 __all__ = ['VALID_EVENT_TYPES', 'VALID_CLASSES', 'RANGES', 'CHOICES', 'PROFILE_DIR', 'read_yaml', 'ProfileError',
            'InstrumentConfig', 'DiffuseConfig', 'PopulationConfig', 'PatchConfig', 'TrainingConfig',
-           'LocalisationConfig', 'CharacterisationConfig', 'RealDataConfig', 'Profile', 'validate_profile',
-           'profile_from_dict', 'atomic_write', 'OutputPathError', 'make_out_dir', 'atomic_write_text',
-           'write_csv_atomic', 'list_profiles', 'load_profile', 'extend_profile', 'profile_differences']
+           'LocalisationConfig', 'CharacterisationConfig', 'RealDataConfig', 'DomainConfig', 'Profile',
+           'validate_profile', 'profile_from_dict', 'atomic_write', 'OutputPathError', 'make_out_dir',
+           'atomic_write_text', 'write_csv_atomic', 'list_profiles', 'load_profile', 'extend_profile',
+           'profile_differences']
 
 # %% ../nbs/00_config.ipynb #1092e77a
 class _ProfileLoader(yaml.SafeLoader):
@@ -176,6 +177,13 @@ class RealDataConfig:
     dl_goals: dict[str, float] = field(default_factory=dict)  # targets of the DL catalogue on this map, keyed as the report's headline numbers ('highb_comp_1e-09', 'highb_matched', ...); {} → none
     classical_reference: dict[str, float] = field(default_factory=dict)  # the classical search's numbers the goals were set against, same keys; {} → none
 
+@dataclass
+class DomainConfig:
+    "The input maps a detector trained with this profile accepts: written into its bundle (60_bundle), enforced by 61_detect."
+    energy_edge_rel: float = 0.02     # relative difference allowed between an input energy-bin edge and a trained one
+    exposure_ratio: float = 0.25      # allowed |median(input exposure / trained exposure) − 1| over the data region
+    min_coverage: float = 0.95        # a model pixel counts as observed when this fraction of it has data
+
 # %% ../nbs/00_config.ipynb #1f43d683
 @dataclass
 class Profile:
@@ -193,6 +201,7 @@ class Profile:
     localisation: LocalisationConfig = field(default_factory=LocalisationConfig)
     characterisation: CharacterisationConfig = field(default_factory=CharacterisationConfig)
     real_data: RealDataConfig = field(default_factory=RealDataConfig)
+    domain: DomainConfig = field(default_factory=DomainConfig)
 
     # --- derived quantities (never stored in YAML) ---
     @property
@@ -339,6 +348,9 @@ def validate_profile(p: Profile):
         raise ProfileError(f"{where}: localisation.threshold_rule='{p.localisation.threshold_rule}' is not one of ('fixed', 'validation')")
     if not p.localisation.threshold_grid or not all(0 < t < 1 for t in p.localisation.threshold_grid):
         raise ProfileError(f"{where}: localisation.threshold_grid={p.localisation.threshold_grid} must be a non-empty list of values in (0, 1)")
+    d = p.domain
+    if not (0 < d.energy_edge_rel < 1 and 0 < d.exposure_ratio and 0 < d.min_coverage <= 1):
+        raise ProfileError(f"{where}: domain {d}: energy_edge_rel in (0, 1), exposure_ratio > 0 and min_coverage in (0, 1] expected")
     for name in ('dl_goals', 'classical_reference'):
         bad = {k: v for k, v in getattr(p.real_data, name).items() if not 0 <= v <= 1 or not k.startswith(('highb_', 'lowb_'))}
         if bad: raise ProfileError(f"{where}: real_data.{name} {bad}: keys 'highb_…'/'lowb_…' with values in [0, 1] expected")

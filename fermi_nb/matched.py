@@ -11,6 +11,7 @@ import pandas as pd
 import healpy as hp
 from .config import Profile, ProfileError, load_profile, extend_profile, atomic_write, atomic_write_text, make_out_dir, OutputPathError
 from .data import DataError, data_path, sha256_of, have_data
+from .bundle import event_class_name
 from .detect import read_map, to_model_pixels, InputMap
 from .diffuse import TEMPLATE_KEYS, CALIBRATION_KEYS, fit_templates_poisson
 
@@ -28,16 +29,11 @@ PSF_FILES = {   # (event class, event type) → manifest entry of the CALDB PSF 
 }
 AEFF_FILE = 'irf/aeff_P8R3_SOURCE_V2_FB.fits'   # the one effective-area file of the data: its energy dependence only
 
-def _event_class(name: str) -> str:
-    "'P8R2_SOURCE_V6', 'P8R3_SOURCE', 'source' → 'SOURCE' (the class without pass and version)."
-    parts = [p for p in str(name).upper().replace('-', '_').split('_') if p and not p.startswith(('P8', 'V'))]
-    return parts[0] if parts else ''
-
 def irf_files(event_class: str,   # event class as the file or user states it ('P8R2_SOURCE_V6', 'SOURCE', ...)
               event_type: str,    # 'FRONT+BACK', 'FRONT', 'BACK', 'PSF0'..'PSF3'
              ) -> tuple[str, str, str]:  # (PSF manifest entry, Aeff manifest entry, note on the approximation)
     "The CALDB files that stand for an event selection, and what is approximated."
-    cls = _event_class(event_class)
+    cls = event_class_name(event_class)
     key = (cls, str(event_type).upper())
     if key not in PSF_FILES:
         raise ValueError(f"event selection {event_class} {event_type}: no PSF file for it in the data; known: "

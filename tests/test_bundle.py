@@ -89,3 +89,14 @@ def test_export_from_a_run_layout_reproduces_the_models(shipped, tmp_path):
     assert (tmp_path / 'b.tar.gz').is_file()
     (tmp_path / 'empty_run').mkdir(); shutil.copyfile(shipped.path / 'profile.yaml', tmp_path / 'empty_run' / 'profile.yaml')
     with pytest.raises(FileNotFoundError, match='no trained MIUN'): export_model(tmp_path / 'empty_run', tmp_path / 'x')
+
+def test_domain_tolerances_and_event_class_come_from_one_place():
+    "The detector's input domain takes its tolerances from the profile's domain section; one parser names event classes."
+    from fermi_nb.bundle import bundle_domain, event_class_name, event_class_of
+    from fermi_nb.config import load_profile, ProfileError
+    assert bundle_domain(load_profile('real573w'))['tolerances'] == {'energy_edge_rel': 0.02, 'exposure_ratio': 0.25, 'min_coverage': 0.95}
+    assert bundle_domain(load_profile('real573w', {'domain.exposure_ratio': 0.1}))['tolerances']['exposure_ratio'] == 0.1
+    with pytest.raises(ProfileError, match='domain'): load_profile('quick', {'domain.min_coverage': 1.5})
+    assert [event_class_name(t) for t in ('psf_P8R3_ULTRACLEANVETO_V3_PSF.fits', 'P8R2_SOURCE_V6', 'source', 'P8R3_CLEAN', 'foo')] == \
+           ['ULTRACLEANVETO', 'SOURCE', 'SOURCE', 'CLEAN', None]
+    assert event_class_of(load_profile('real573w')) == event_class_name(load_profile('real573w').instrument.psf_file)
