@@ -42,7 +42,7 @@ def nearest_patches(geom,                 # PatchGeometry
                     n_patches: int,       # patches wanted
                    ) -> np.ndarray:       # patch ids, nearest first
     "The `n_patches` patches whose centres are nearest to (glon_deg, glat_deg)."
-    centre = np.array(hp.ang2vec(glon_deg, glat_deg, lonlat=True))
+    centre = lonlat_to_unit(glon_deg, glat_deg)
     return np.argsort(np.linalg.norm(geom._centre - centre, axis=1))[:n_patches]
 
 def to_finest(a: np.ndarray,   # (..., n, n) patch image of one bin
