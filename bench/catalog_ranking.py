@@ -29,7 +29,7 @@ def main():
     from fermi_nb.config import load_profile
     from fermi_nb.data import data_path
     from fermi_nb.catalog import load_4fgl, crossmatch
-    from fermi_nb.detect import aperture_significance
+    from fermi_nb.classical import aperture_significance
     profile = load_profile('real573w'); rd = profile.real_data
     det = pd.read_csv(args.detections)
     if 'signif_aperture' not in det:

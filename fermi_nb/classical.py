@@ -17,8 +17,8 @@ from .geometry import lonlat_to_unit
 from .catalog import crossmatch, crossmatch_report, load_4fgl, write_catalog
 
 # %% auto #0
-__all__ = ['aperture_table', 'aperture_sum', 'poisson_ts', 'local_maxima', 'classical_templates', 'band_to_s1',
-           'classical_catalog', 'write_classical_stage']
+__all__ = ['aperture_table', 'aperture_sum', 'poisson_ts', 'local_maxima', 'aperture_significance', 'classical_templates',
+           'band_to_s1', 'classical_catalog', 'write_classical_stage']
 
 # %% ../nbs/51_classical.ipynb #f9cbcc25
 @functools.lru_cache(maxsize=8)
@@ -57,6 +57,24 @@ def local_maxima(values: np.ndarray,  # HEALPix map (RING)
     nb = hp.get_all_neighbours(nside, pix)   # (8, npix), -1 where a neighbour does not exist
     nbv = np.where(nb >= 0, values[np.clip(nb, 0, None)], -np.inf)
     return ((values[None, :] > nbv) | ((values[None, :] == nbv) & (pix[None, :] < nb))).all(axis=0)
+
+# %% ../nbs/51_classical.ipynb #6bedbb50
+def aperture_significance(counts: np.ndarray,       # (npix,) counts map, RING
+                          glon_deg, glat_deg,       # positions [deg]
+                          r_on_deg: float = 0.3,    # on-region radius [deg]: pixels whose centres lie this close
+                          r_in_deg: float = 0.8,    # inner radius of the background annulus [deg]
+                          r_out_deg: float = 2.0,   # outer radius [deg]
+                         ) -> np.ndarray:           # Li & Ma significance (≥ 0 for excesses; negative for deficits)
+    "Li & Ma significance of the aperture counts over the annulus background at each position."
+    nside = hp.npix2nside(len(counts)); out = np.empty(len(np.atleast_1d(glon_deg)))
+    for i, v in enumerate(hp.ang2vec(np.atleast_1d(glon_deg), np.atleast_1d(glat_deg), lonlat=True)):
+        on = hp.query_disc(nside, v, np.radians(r_on_deg)); inner = hp.query_disc(nside, v, np.radians(r_in_deg))
+        off = np.setdiff1d(hp.query_disc(nside, v, np.radians(r_out_deg)), inner, assume_unique=True)
+        n_on, n_off, a = counts[on].sum(), counts[off].sum(), len(on) / max(len(off), 1)
+        if n_on <= 0 or n_off <= 0: out[i] = 0.0; continue
+        t = n_on * np.log((1 + a) / a * n_on / (n_on + n_off)) + n_off * np.log((1 + a) * n_off / (n_on + n_off))
+        out[i] = np.sign(n_on - a * n_off) * np.sqrt(max(2 * t, 0.0))
+    return out
 
 # %% ../nbs/51_classical.ipynb #917c437e
 def classical_templates(profile: Profile) -> dict[str, np.ndarray]:

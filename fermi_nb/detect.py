@@ -11,12 +11,13 @@ import numpy as np
 import pandas as pd
 import healpy as hp
 from astropy.table import Table
+from .classical import aperture_significance
 from .bundle import Bundle, BundleError, load_bundle, EVENT_CLASS_BITS, EVENT_TYPE_BITS
 
 # %% auto #0
 __all__ = ['EDGE_DEG', 'DomainError', 'InputMap', 'read_map', 'group_energy_bins', 'domain_problems', 'healpix_counts_in_frame',
-           'to_model_pixels', 'exposure_on_model', 'fill_no_data', 'edge_distance_flags', 'aperture_significance',
-           'PreparedCounts', 'prepare_counts', 'detect_table', 'detect', 'detect_cli', 'write_healpix_fits']
+           'to_model_pixels', 'exposure_on_model', 'fill_no_data', 'edge_distance_flags', 'PreparedCounts',
+           'prepare_counts', 'detect_table', 'detect', 'detect_cli', 'write_healpix_fits']
 
 # %% ../nbs/61_detect.ipynb #706f7228
 class DomainError(ValueError):
@@ -285,24 +286,6 @@ def edge_distance_flags(glon_deg, glat_deg,    # detection positions [deg]
     vec = hp.ang2vec(glon_deg, glat_deg, lonlat=True)
     near = np.array([not covered[hp.query_disc(nside, v, np.radians(edge_deg), inclusive=True)].all() for v in vec], bool)
     return outside, near
-
-# %% ../nbs/61_detect.ipynb #6bedbb50
-def aperture_significance(counts: np.ndarray,       # (npix,) counts map, RING
-                          glon_deg, glat_deg,       # positions [deg]
-                          r_on_deg: float = 0.3,    # on-region radius [deg]: pixels whose centres lie this close
-                          r_in_deg: float = 0.8,    # inner radius of the background annulus [deg]
-                          r_out_deg: float = 2.0,   # outer radius [deg]
-                         ) -> np.ndarray:           # Li & Ma significance (≥ 0 for excesses; negative for deficits)
-    "Li & Ma significance of the aperture counts over the annulus background at each position."
-    nside = hp.npix2nside(len(counts)); out = np.empty(len(np.atleast_1d(glon_deg)))
-    for i, v in enumerate(hp.ang2vec(np.atleast_1d(glon_deg), np.atleast_1d(glat_deg), lonlat=True)):
-        on = hp.query_disc(nside, v, np.radians(r_on_deg)); inner = hp.query_disc(nside, v, np.radians(r_in_deg))
-        off = np.setdiff1d(hp.query_disc(nside, v, np.radians(r_out_deg)), inner, assume_unique=True)
-        n_on, n_off, a = counts[on].sum(), counts[off].sum(), len(on) / max(len(off), 1)
-        if n_on <= 0 or n_off <= 0: out[i] = 0.0; continue
-        t = n_on * np.log((1 + a) / a * n_on / (n_on + n_off)) + n_off * np.log((1 + a) * n_off / (n_on + n_off))
-        out[i] = np.sign(n_on - a * n_off) * np.sqrt(max(2 * t, 0.0))
-    return out
 
 # %% ../nbs/61_detect.ipynb #9209e86f
 @dataclass

@@ -268,6 +268,8 @@ def build_real_sky(run_dir,                # run directory with miun/ (and optio
     save_prob_maps(out / 'prob.npz', prob, np.arange(len(prob)), profile.localisation.prob_threshold)
     char_dir = characterisation_model_dir(run_dir)
     if char_dir is not None: det = characterise_counts(det, counts, char_dir, profile)
+    from fermi_nb.classical import aperture_significance   # the catalogue's Signif_Aperture, as 61_detect writes it
+    det['signif_aperture'] = aperture_significance(np.sum(counts, axis=0), det['glon_deg'].to_numpy(float), det['glat_deg'].to_numpy(float))
     prov = {'profile': profile.name, 'run_dir': str(run_dir), 'note': 'real sky',
             'data_files': {k: None for k in dict.fromkeys([rd.counts_map, rd.catalog, *profile_data_files(profile)]) if k},
             'models': {'miun': file_version(model_path),
