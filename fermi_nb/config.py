@@ -85,6 +85,7 @@ class PopulationConfig:
     s1_min_ph_cm2_s: float = 1e-11        # faintest simulated photon flux 1–1000 GeV [ph cm⁻² s⁻¹]
     density_scale: float = 1.0            # multiplier on the number of sources per sky
     variability: bool = True              # draw yearly variability factors
+    extended_scale: float = 0.0           # multiplier on the 4FGL-DR2 rate of extended sources (0: point sources only; 1: 4FGL-DR2's rate per class and flux)
 
 @dataclass
 class PatchConfig:
@@ -385,7 +386,7 @@ RANGES = {  # dotted key: allowed interval ('>0', '>=1', '(0,1)', '[0,1]', ...);
     'instrument.psf_analytic_beta': '>=0', 'instrument.psf_analytic_gamma': '>1', 'instrument.spectral_index': '>0',
     'instrument.aeff_analytic_e0_gev': '>0', 'instrument.aeff_analytic_index': '>=0', 'instrument.exposure_analytic_dipole': '[0,1)',
     'diffuse.scale': '>=0', 'diffuse.smooth_min_sigma_pix': '>=0', 'diffuse.structure_large_deg': '>0',
-    'population.density_scale': '>0',
+    'population.density_scale': '>0', 'population.extended_scale': '>=0',
     'patches.mask_min_expected_ts': '>=0', 'patches.max_patches': '>=1',
     'training.n_train_skies': '>=1', 'training.n_val_skies': '>=1', 'training.n_test_skies': '>=1', 'training.epochs': '>=1',
     'training.batch_size': '>=1', 'training.learning_rate': '>0', 'training.base_filters': '>=1', 'training.seed': '>=0',

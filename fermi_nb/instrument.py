@@ -8,6 +8,7 @@ import math
 from dataclasses import dataclass
 import numpy as np
 import healpy as hp
+from scipy import special
 from .config import Profile, load_profile
 from .data import data_path, have_data
 from .geometry import deg_of_chord
@@ -155,6 +156,22 @@ class RadialPSF:
         if not 0 < frac < 1: raise ValueError(f"containment fraction must be in (0, 1), got {frac}")
         return float(np.interp(frac, self._cdf, self.theta_deg))
 
+    def convolved_gaussian(self, sigma_deg: float,   # σ of the source's 2-D Gaussian shape [deg]; 0 → the PSF itself
+                          ) -> 'RadialPSF':
+        "The PSF convolved with a circular 2-D Gaussian of width `sigma_deg` (small-angle, on the radial grid; cached)."
+        sigma_deg = float(sigma_deg)
+        if not (np.isfinite(sigma_deg) and sigma_deg >= 0): raise ValueError(f"convolved_gaussian: sigma_deg={sigma_deg}; expected a finite σ ≥ 0 [deg]")
+        if sigma_deg == 0: return self
+        cache = self.__dict__.setdefault('_convolved', {})
+        if sigma_deg not in cache:
+            r = self.theta_deg
+            dr = np.gradient(r)                                      # quadrature weights of the radial grid [deg]
+            x = r[:, None] * r[None, :] / sigma_deg ** 2
+            kern = r[None, :] * dr[None, :] * np.exp(-(r[:, None] - r[None, :]) ** 2 / (2 * sigma_deg ** 2)) * special.i0e(x)
+            kern /= kern.sum(1, keepdims=True)                       # each row integrates to 1 (a flat profile stays flat)
+            cache[sigma_deg] = RadialPSF(r.copy(), kern @ self.pdf_per_sr, self.energy_gev)
+        return cache[sigma_deg]
+
     def sigma_equivalent_deg(self) -> float:
         "σ of the 2-D Gaussian with the same 68% radius (r68 = 1.515 σ) [deg]."
         return self.containment_deg(0.68) / math.sqrt(-2 * math.log(1 - 0.68))
@@ -263,10 +280,14 @@ def render_geometry(nside: int,                 # HEALPix Nside of the map
                     frac_min: float = 0.90,     # smallest containment fraction of a disc
                     frac_max: float = 0.99,    # largest containment fraction of a disc
                     chunk: int = 4000,          # sources per vectorised chunk (memory)
+                    ext_sigma_deg=None,         # Gaussian σ of each source's extension [deg] (0: point source); None: all points
                    ) -> RenderGeometry:
-    "Pixels and normalised PSF weights of every source (counts-conserving)."
+    "Pixels and normalised PSF weights of every source (counts-conserving); extended sources with the PSF ⊗ their Gaussian."
     glon_deg = np.asarray(glon_deg, float); glat_deg = np.asarray(glat_deg, float); counts = np.asarray(counts, float)
     n = glon_deg.size
+    if ext_sigma_deg is not None and np.any(np.asarray(ext_sigma_deg, float) != 0):
+        return _render_extended(nside, glon_deg, glat_deg, counts, psf, np.asarray(ext_sigma_deg, float),
+                                dict(eps_counts=eps_counts, frac_min=frac_min, frac_max=frac_max, chunk=chunk))
     if not (glat_deg.size == n and counts.size == n): raise ValueError("render_geometry: glon_deg, glat_deg, counts must have the same length")
     if np.any(np.abs(glat_deg) > 90) or not np.all(np.isfinite(glon_deg)): raise ValueError("render_geometry: positions must be finite with |glat_deg| ≤ 90")
     s = oversampling_level(nside, psf.containment_deg(0.68)); nsub = nside << s
@@ -296,3 +317,15 @@ def render_geometry(nside: int,                 # HEALPix Nside of the map
         out_pix.append(pix.astype(np.int64)); out_src.append(src); out_w.append(w.astype(np.float32))
     if n == 0: return RenderGeometry(nside, np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0, np.float32))
     return RenderGeometry(nside, np.concatenate(out_pix), np.concatenate(out_src), np.concatenate(out_w))
+
+def _render_extended(nside, glon_deg, glat_deg, counts, psf, ext_sigma_deg, kw):
+    "render_geometry per group of equal extension (the PSF broadened once per size), concatenated with `src` = table rows."
+    if ext_sigma_deg.shape != glon_deg.shape or not np.all(np.isfinite(ext_sigma_deg) & (ext_sigma_deg >= 0)):
+        raise ValueError(f"render_geometry: ext_sigma_deg must be one finite σ ≥ 0 [deg] per source ({glon_deg.size}), got shape {ext_sigma_deg.shape}")
+    parts = []
+    for sig in np.unique(ext_sigma_deg):
+        rows = np.flatnonzero(ext_sigma_deg == sig)
+        g = render_geometry(nside, glon_deg[rows], glat_deg[rows], counts[rows], psf.convolved_gaussian(sig), **kw)
+        parts.append((g.pix, rows[g.src].astype(np.int32), g.weight))
+    return RenderGeometry(nside, *(np.concatenate([q[i] for q in parts]) for i in range(3)))
+

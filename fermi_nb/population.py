@@ -15,11 +15,13 @@ from .config import Profile, load_profile, read_yaml, VALID_CLASSES, atomic_writ
 
 # %% auto #0
 __all__ = ['ERG_PER_GEV', 'SPECTRUM_TYPES', 'CLASS_SPECTRUM', 'BLAZAR_B_CUT_DEG', 'PROB_LEVELS', 'VAR_INDEX_99',
-           'log_energy_nodes', 'check_spectra', 'spectrum_dnde', 'band_photon_flux', 'band_energy_flux', 'dnds_number',
-           'sample_dnds', 'read_4fgl', 'class_weights', 'fit_dnds', 'fit_dnds_select', 'narrow_fraction',
-           'variability_sigma', 'fit_population', 'params_path', 'write_population_params', 'load_population_params',
-           'draw_year_factors', 'year_factor_matrix', 'draw_population', 'validate_population', 'population_headline',
-           'run_population']
+           'EXTENDED_PARAMS_FILE', 'EXTENDED_S1_EDGES', 'R68_PER_SIGMA', 'log_energy_nodes', 'check_spectra',
+           'spectrum_dnde', 'band_photon_flux', 'band_energy_flux', 'dnds_number', 'sample_dnds', 'read_4fgl',
+           'class_weights', 'fit_dnds', 'fit_dnds_select', 'narrow_fraction', 'variability_sigma', 'fit_population',
+           'params_path', 'write_population_params', 'load_population_params', 'extended_sigma_deg',
+           'read_4fgl_extended', 'fit_extended', 'extended_params_path', 'write_extended_params',
+           'load_extended_params', 'extended_probability', 'draw_extended', 'expected_n_extended', 'draw_year_factors',
+           'year_factor_matrix', 'draw_population', 'validate_population', 'population_headline', 'run_population']
 
 # %% ../nbs/03_population.ipynb #2ac86b6f
 ERG_PER_GEV = 1.602176634e-3                  # 1 GeV in erg
@@ -471,6 +473,116 @@ def _compare(a, b, path='', rtol=1e-4):
         return [] if math.isclose(a, b, rel_tol=rtol, abs_tol=1e-9) else [f"{path}: {a} != {b}"]
     return [] if a == b else [f"{path}: {a!r} != {b!r}"]
 
+# %% ../nbs/03_population.ipynb #ext03fn1
+EXTENDED_PARAMS_FILE = 'extended_4fgl_dr2.yaml'   # 4FGL-DR2 extended-source calibration, in fermi_nb/resources/
+EXTENDED_S1_EDGES = [float(10 ** x) for x in np.arange(-10.0, -5.9, 0.5)]   # S1 bins of the extended fraction [ph cm⁻² s⁻¹]
+R68_PER_SIGMA = math.sqrt(-2 * math.log(1 - 0.68))   # 68% radius of a 2-D Gaussian in units of σ (1.515)
+
+def extended_sigma_deg(spatial_function,   # 4FGL `Spatial_Function` per source: 'RadialDisk', 'RadialGauss' or 'SpatialMap'
+                       semi_major_deg,     # `Model_SemiMajor` [deg]
+                       semi_minor_deg,     # `Model_SemiMinor` [deg]
+                      ) -> np.ndarray:     # σ of the circular Gaussian with the same 68% radius [deg]
+    "Circular-Gaussian σ of 4FGL extended templates (discs: r68 = √0.68 R; Gaussians and maps: the catalogue size is r68)."
+    fn = np.asarray(spatial_function).astype(str)
+    bad = ~np.isin(fn, ('RadialDisk', 'RadialGauss', 'SpatialMap'))
+    if bad.any(): raise ValueError(f"extended template {fn[bad][0]!r}: expected 'RadialDisk', 'RadialGauss' or 'SpatialMap'")
+    size = np.sqrt(np.asarray(semi_major_deg, float) * np.asarray(semi_minor_deg, float))
+    return np.where(fn == 'RadialDisk', math.sqrt(0.68), 1.0) * size / R68_PER_SIGMA
+
+def read_4fgl_extended(path) -> pd.DataFrame:
+    "4FGL-DR2 extended sources: `row` (their row in `read_4fgl`), name, position, template, sizes and `ext_sigma_deg`."
+    from astropy.io import fits
+    with fits.open(Path(path)) as hdul:
+        names = [h.name.upper() for h in hdul]
+        if 'EXTENDEDSOURCES' not in names: raise ValueError(f"{path}: no 'ExtendedSources' table (not a 4FGL catalogue)")
+        main = np.char.strip(np.asarray(hdul['LAT_Point_Source_Catalog'].data['Extended_Source_Name']).astype(str))
+        t = hdul['ExtendedSources'].data
+        ext = pd.DataFrame({'name': np.char.strip(np.asarray(t['Source_Name']).astype(str)), 'glon_deg': np.asarray(t['GLON'], float),
+                            'glat_deg': np.asarray(t['GLAT'], float), 'spatial_function': np.char.strip(np.asarray(t['Spatial_Function']).astype(str)),
+                            'semi_major_deg': np.asarray(t['Model_SemiMajor'], float), 'semi_minor_deg': np.asarray(t['Model_SemiMinor'], float)})
+    row = {n: i for i, n in enumerate(main) if n}
+    missing = sorted(set(ext['name']) - set(row))
+    if missing: raise ValueError(f"{path}: extended sources {missing[:3]} have no row in the main table (Extended_Source_Name)")
+    ext.insert(0, 'row', [row[n] for n in ext['name']])
+    ext['ext_sigma_deg'] = extended_sigma_deg(ext['spatial_function'], ext['semi_major_deg'], ext['semi_minor_deg'])
+    return ext
+
+def fit_extended(cat: pd.DataFrame,       # from `read_4fgl`
+                 ext: pd.DataFrame,       # from `read_4fgl_extended` (same catalogue)
+                 weights: pd.DataFrame,   # from `class_weights(cat)`
+                ) -> dict:                # {'s1_edges_ph_cm2_s', 'ext_sigma_deg', 'names', 'classes': {cls: {p_extended, n_4fgl_extended, size_weights}}}
+    "Fraction of extended sources per class and S1 bin, and the sizes with their class weights."
+    s1 = cat['s1_ph_cm2_s'].to_numpy(float); edges = np.asarray(EXTENDED_S1_EDGES)
+    is_ext = np.zeros(len(cat), bool); is_ext[ext['row'].to_numpy()] = True
+    classes = {}
+    for cls in weights.columns:
+        w = weights[cls].to_numpy(float)
+        n_all = np.histogram(s1, edges, weights=w)[0]; n_ext = np.histogram(s1[is_ext], edges, weights=w[is_ext])[0]
+        classes[cls] = {'p_extended': [float(x) for x in np.where(n_all > 0, n_ext / np.maximum(n_all, 1e-30), 0.0)],
+                        'n_4fgl_extended': float(w[ext['row'].to_numpy()].sum()),
+                        'size_weights': [float(x) for x in w[ext['row'].to_numpy()]]}
+    return {'s1_edges_ph_cm2_s': [float(x) for x in edges], 'ext_sigma_deg': [float(x) for x in ext['ext_sigma_deg']],
+            'names': list(ext['name']), 'classes': classes}
+
+def extended_params_path() -> Path:
+    "Path of the extended-source calibration (package resources)."
+    return Path(str(resources.files('fermi_nb') / 'resources' / EXTENDED_PARAMS_FILE))
+
+def write_extended_params(params: dict, path, catalog_file: str, catalog_sha256: str) -> Path:
+    "Write the extended-source calibration atomically (6 significant digits)."
+    doc = {'description': 'Extended sources of 4FGL-DR2 (nbs/03_population.ipynb, fit_extended): p_extended = weighted fraction of '
+                          'extended sources per class in S1 bins (s1_edges, ph cm-2 s-1, 1-1000 GeV); ext_sigma_deg = sigma of the '
+                          'circular Gaussian with the template\'s 68% radius; size_weights = class weight of each extended source.',
+           'catalog': {'file': catalog_file, 'sha256': catalog_sha256}, **_round(params)}
+    atomic_write_text(Path(path), yaml.safe_dump(doc, sort_keys=False, width=120))
+    _load_params_file.cache_clear()
+    return Path(path)
+
+def load_extended_params() -> dict:
+    "The 4FGL-DR2 extended-source calibration (cached)."
+    path = extended_params_path()
+    if not path.exists(): raise FileNotFoundError(f"extended-source calibration '{path}' not found")
+    return _load_params_file(str(path), path.stat().st_mtime_ns)
+
+def extended_probability(cls, s1_ph_cm2_s, ext: dict, scale: float) -> np.ndarray:
+    "Probability per source of being extended: scale × the class's 4FGL-DR2 fraction in its S1 bin, at most 1."
+    s1 = np.asarray(s1_ph_cm2_s, float); cls = np.asarray(cls)
+    k = np.searchsorted(ext['s1_edges_ph_cm2_s'], s1, side='right') - 1
+    inside = (k >= 0) & (k < len(ext['s1_edges_ph_cm2_s']) - 1)
+    p = np.zeros(s1.size)
+    for c, q in ext['classes'].items():
+        sel = (cls == c) & inside
+        p[sel] = np.asarray(q['p_extended'], float)[k[sel]]
+    return np.minimum(scale * p, 1.0)
+
+def draw_extended(df: pd.DataFrame,        # population (cls, s1_ph_cm2_s)
+                  scale: float,            # population.extended_scale
+                  rng: np.random.Generator, # random generator
+                  ext: dict=None,          # calibration; None → load_extended_params()
+                 ) -> np.ndarray:          # Gaussian σ per source [deg], 0 for point sources
+    "Mark sources as extended (4FGL-DR2 rate × scale) and draw their sizes from the 4FGL-DR2 extended sources of their class."
+    ext = ext or load_extended_params()
+    cls = df['cls'].to_numpy().astype(str)
+    is_ext = rng.random(len(df)) < extended_probability(cls, df['s1_ph_cm2_s'], ext, scale)
+    sigma = np.zeros(len(df)); sizes = np.asarray(ext['ext_sigma_deg'], float)
+    for c in np.unique(cls[is_ext]):
+        rows = np.flatnonzero(is_ext & (cls == c)); w = np.asarray(ext['classes'][c]['size_weights'], float)
+        sigma[rows] = sizes[rng.choice(sizes.size, size=rows.size, p=w / w.sum())]
+    return sigma
+
+def expected_n_extended(profile: Profile,   # profile (population section)
+                        params: dict=None,  # population fit; None → load_population_params(profile)
+                        ext: dict=None,     # calibration; None → load_extended_params()
+                       ) -> float:          # mean number of extended sources per sky
+    "Expected number of extended sources in a sky of `profile`."
+    params = params or load_population_params(profile); ext = ext or load_extended_params(); pop = profile.population
+    edges = ext['s1_edges_ph_cm2_s']; n = 0.0
+    for cls in pop.classes:
+        p = extended_probability(np.full(len(edges) - 1, cls), np.sqrt(np.multiply(edges[:-1], edges[1:])), ext, pop.extended_scale)
+        n += sum(pk * pop.density_scale * dnds_number(params['classes'][cls]['dnds'], max(lo, pop.s1_min_ph_cm2_s), hi)
+                 for pk, lo, hi in zip(p, edges[:-1], edges[1:]))
+    return float(n)
+
 # %% ../nbs/03_population.ipynb #2d75cc34
 def _draw_copula(spec: dict, probs, n, rng):
     C = np.asarray(spec['normal_score_corr'], float)
@@ -516,7 +628,7 @@ def draw_population(profile: Profile,    # analysis profile (population section,
                     rng=None,            # np.random.Generator or int seed
                     params: dict=None,   # fitted parameters; None → load_population_params(profile)
                    ) -> pd.DataFrame:    # one row per source (columns above)
-    "Draw a synthetic point-source population over the whole sky."
+    "Draw a synthetic source population over the whole sky (point sources; extended ones too when population.extended_scale > 0)."
     rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     params = params or load_population_params(profile)
     pop = profile.population; s_min = float(pop.s1_min_ph_cm2_s)
@@ -562,6 +674,7 @@ def draw_population(profile: Profile,    # analysis profile (population section,
     df['flux1000_ph_cm2_s'] = scale * ph[:, 1]
     df.insert(0, 'source_id', np.arange(len(df), dtype=np.int64))
     df['year_factor'] = pd.Series(list(yf), index=df.index, dtype=object)
+    if pop.extended_scale > 0: df['ext_sigma_deg'] = draw_extended(df, pop.extended_scale, rng)   # last: the draws above are unchanged
     return df
 
 def validate_population(df: pd.DataFrame,   # a population DataFrame
@@ -593,6 +706,9 @@ def validate_population(df: pd.DataFrame,   # a population DataFrame
         yf = year_factor_matrix(df)
         if yf.shape[1] != profile.n_years or not np.all(np.isfinite(yf) & (yf >= 0)):
             raise ValueError(f"population: year_factor entries must be {profile.n_years} finite values ≥ 0 (profile '{profile.name}'), got shape {yf.shape}")
+    if 'ext_sigma_deg' in df:
+        v = df['ext_sigma_deg'].to_numpy(float)
+        if not np.all(np.isfinite(v) & (v >= 0)): raise ValueError("population: ext_sigma_deg must be finite and ≥ 0 [deg] (0 for point sources)")
     return df
 
 # %% ../nbs/03_population.ipynb #66908ea8

@@ -15,8 +15,9 @@ from .instrument import RadialPSF, RenderGeometry, bin_psf, exposure_maps, overs
 from .diffuse import diffuse_counts_maps
 
 # %% auto #0
-__all__ = ['SPLIT_SEED_OFFSET', 'asimov_ts', 'sky_dir', 'Sky', 'static_maps', 'validate_sources', 'simulate_sky',
-           'SkyMismatchError', 'check_existing_sky', 'simulate_skies', 'simulate_cli', 'split_seeds', 'run_simulate']
+__all__ = ['SPLIT_SEED_OFFSET', 'asimov_ts', 'sky_dir', 'extension_sigma', 'Sky', 'static_maps', 'validate_sources',
+           'simulate_sky', 'SkyMismatchError', 'check_existing_sky', 'simulate_skies', 'simulate_cli', 'split_seeds',
+           'run_simulate']
 
 # %% ../nbs/05_sky.ipynb #fe714a75
 def asimov_ts(geom: RenderGeometry,      # render geometry of one bin
@@ -42,6 +43,10 @@ def _versions() -> dict:
         try: out[p] = md.version(p)
         except Exception: out[p] = None
     return out
+
+def extension_sigma(df: pd.DataFrame) -> np.ndarray | None:
+    "Gaussian σ of each source's extension [deg] (`ext_sigma_deg`), or None when the table has point sources only."
+    return df['ext_sigma_deg'].to_numpy(float) if 'ext_sigma_deg' in df.columns else None
 
 @dataclass
 class Sky:
@@ -73,13 +78,14 @@ class Sky:
         "Render geometry of bin k (built on first use)."
         if k not in self._geometry:
             df = self.sources
-            self._geometry[k] = render_geometry(self.profile.nside[k], df['glon_deg'], df['glat_deg'], df[f'counts_bin{k}'], bin_psf(self.profile, k))
+            self._geometry[k] = render_geometry(self.profile.nside[k], df['glon_deg'], df['glat_deg'], df[f'counts_bin{k}'], bin_psf(self.profile, k),
+                                                ext_sigma_deg=extension_sigma(df))
         return self._geometry[k]
 
     def source_counts_map(self, k: int,          # energy bin
                           weights=None,          # per-source multiplier (e.g. year_factor_y / n_years); None = 1
                          ) -> np.ndarray:
-        "Point sources of bin k re-rendered with per-source weights (float32)."
+        "Sources of bin k re-rendered with per-source weights (float32)."
         mu = self.sources[f'counts_bin{k}'].to_numpy(float)
         if weights is not None:
             weights = np.asarray(weights, float)
@@ -172,12 +178,15 @@ def validate_sources(df: pd.DataFrame, profile: Profile) -> None:
         v = df[c].to_numpy(float)
         if np.any(~np.isfinite(v)) or np.any(v < 0): raise ValueError(f"source table: column '{c}' has negative or non-finite fluxes")
     if np.any(np.abs(df['glat_deg']) > 90): raise ValueError("source table: |glat_deg| > 90")
+    if 'ext_sigma_deg' in df.columns:
+        v = df['ext_sigma_deg'].to_numpy(float)
+        if not np.all(np.isfinite(v) & (v >= 0)): raise ValueError("source table: column 'ext_sigma_deg' must be finite and ≥ 0 [deg] (0 for point sources)")
 
 def simulate_sky(profile,                     # Profile or profile name
                  seed: int,                   # seed of the population draw
                  sources: pd.DataFrame = None,  # use this source table instead of drawing one
                 ) -> Sky:
-    "Simulate one Asimov sky: diffuse + rendered point sources per energy bin."
+    "Simulate one Asimov sky: diffuse + rendered sources (point or extended) per energy bin."
     if not isinstance(profile, Profile): profile = load_profile(profile)
     exposures, diffuse = static_maps(profile)
     if sources is None:
@@ -201,7 +210,7 @@ def simulate_sky(profile,                     # Profile or profile name
         pix = hp.ang2pix(profile.nside[k], lon, lat, lonlat=True)
         mu = flux * exposures[k][pix]
         df[f'counts_bin{k}'] = mu
-        g = render_geometry(profile.nside[k], lon, lat, mu, bin_psf(profile, k))
+        g = render_geometry(profile.nside[k], lon, lat, mu, bin_psf(profile, k), ext_sigma_deg=extension_sigma(df))
         m = g.render(mu)
         ts += asimov_ts(g, mu, diffuse[k] + m, len(df))
         src_maps.append(m); geoms[k] = g
