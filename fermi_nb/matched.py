@@ -329,11 +329,13 @@ def data_path_counts(sky,                    # Sky (05_sky) simulated on the mod
     the same counts-conserving path as the data (61_detect.healpix_counts_in_frame)."""
     from fermi_nb.instrument import render_geometry, bin_psf
     from fermi_nb.detect import healpix_counts_in_frame
+    from fermi_nb.sky import extension_sigma
     p, df = sky.profile, sky.sources
     diffuse, sources = [], []
     for k in range(p.n_bins):
         mu = df[f'counts_bin{k}'].to_numpy(float)
-        fine_src = render_geometry(fine_nside, df['glon_deg'], df['glat_deg'], mu, bin_psf(p, k)).render(mu)
+        fine_src = render_geometry(fine_nside, df['glon_deg'], df['glat_deg'], mu, bin_psf(p, k),
+                                   ext_sigma_deg=extension_sigma(df)).render(mu)
         fine_dif = hp.ud_grade(np.asarray(sky.diffuse_counts[k], float), fine_nside, power=-2)   # counts shared over sub-pixels
         both = np.stack([fine_dif, fine_src]); ones = np.ones(both.shape[1], bool)
         user, _, _ = healpix_counts_in_frame(both, ones, fine_nside, False, 'galactic', nside_in, frame_in)
