@@ -567,13 +567,14 @@ def real_sky_summary(run_dir) -> str:
     goals = headline_goals(rd.dl_goals, rd.completeness_flux_ph_cm2_s)   # the profile's goals for this map, if it sets any
     keys = list(goals) or [k for k in headline_columns(rd.completeness_flux_ph_cm2_s) if not k.endswith('n_det')]
     hi, lo = f'|b|>{rd.lat_split_deg:g}', f'|b|<{rd.lat_split_deg:g}'
+    refs = [('ts_map', 'TS map')] * any(k.startswith('ts_map_') for k in m) + [('classical', 'classical')]   # the references beside the DL
     lines = [f"real-sky catalogue: {Path(run_dir) / m['catalog']} ({m['n_det']} detections, characterised: {m['characterised']})",
-             f"{'':26s}{'DL':>8s}{'classical':>11s}" + (f"{'goal DL':>9s}" if goals else '')]
+             f"{'':26s}{'DL':>8s}" + ''.join(f'{name:>11s}' for _, name in refs) + (f"{'goal DL':>9s}" if goals else '')]
     for k in keys:
-        lines.append(f"{k:26s}{m.get('dl_' + k, float('nan')):8.3f}{m.get('classical_' + k, float('nan')):11.3f}"
+        lines.append(f"{k:26s}{m.get('dl_' + k, float('nan')):8.3f}" + ''.join(f"{m.get(f'{pre}_{k}', float('nan')):11.3f}" for pre, _ in refs)
                      + (f"{goals[k]:9.2f}" if goals else ''))
-    lines.append(f"{'detections ' + hi + ' / <' + format(rd.lat_split_deg, 'g'):26s}{m.get('dl_highb_n_det', 0):>4d}/{m.get('dl_lowb_n_det', 0):<4d}"
-                 f"{m.get('classical_highb_n_det', 0):>6d}/{m.get('classical_lowb_n_det', 0):<4d}")
+    n_det = lambda pre: f"{m.get(f'{pre}_highb_n_det', 0):>5d}/{m.get(f'{pre}_lowb_n_det', 0):<5d}"
+    lines.append(f"{'detections ' + hi + ' / <' + format(rd.lat_split_deg, 'g'):26s}{n_det('dl'):>8s}" + ''.join(f'{n_det(pre):>11s}' for pre, _ in refs))
     if goals: lines.append(f"goals met: {m['goals_met']} of {m['goals_total']}")
     names = [n for n, pre in CATALOGUE_PREFIXES.items() if any(k.startswith(f'ep_{pre}_') for k in m)]
     if names:
@@ -581,7 +582,7 @@ def real_sky_summary(run_dir) -> str:
         lines.append(f"{'':26s}" + ''.join(f'{n:>16s}' for n in names))
         for side, band in (('highb', hi), ('lowb', lo)):
             for f in sorted({k.split('_')[3] for k in m if k.startswith('ep_dl_') and not k.endswith('_err')}, key=float, reverse=True):
-                for level in EQUAL_PURITY_HEADLINE_LEVELS:
+                for level in MATCHED_FRACTION_LEVELS:   # every recorded level: 0.90 too, where the lists' tops differ most in the plane
                     key = lambda pre: f'ep_{pre}_{side}_{f}_p{level:g}'
                     vals = [(m.get(key(CATALOGUE_PREFIXES[n]), float('nan')), m.get(key(CATALOGUE_PREFIXES[n]) + '_err', float('nan'))) for n in names]
                     lines.append(f"{band + ' F>' + f + ' P' + format(level, 'g'):26s}" + ''.join(f'{v:9.3f} ± {e:.3f}' for v, e in vals))
