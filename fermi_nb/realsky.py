@@ -459,10 +459,11 @@ def real_sky_figures(real: dict,          # build_real_sky output
     from fermi_nb.runner import figure_path
     rd = profile.real_data
     bars = [r for r in ['DL (radius)', 'TS map (radius)', 'classical (radius)', 'DL (error)'] if r in real['table'].index]
+    ticks = {r: c for r, c in {'goal DL (issue)': 'k', 'classical (issue)': 'tab:gray'}.items() if r in real['table'].index}   # the profile's goals, if any
     figs = {'real_sky_crossmatch_map': real['reports']['DL']['radius']['figure'],
             'real_sky_equal_purity': plot_equal_purity(real['scans'], rd.completeness_flux_ph_cm2_s,
                                                        title=f'Real sky ({profile.name}) vs 4FGL-DR2: completeness at equal matched fraction'),
-            'real_sky_vs_classical': plot_headlines(real['table'], bars, rd.lat_split_deg, {'goal DL (issue)': 'k', 'classical (issue)': 'tab:gray'},
+            'real_sky_vs_classical': plot_headlines(real['table'], bars, rd.lat_split_deg, ticks,
                                                     title=f'Real sky ({profile.name}) vs 4FGL-DR2: completeness and matched fraction')}
     for name, fig in figs.items(): fig.savefig(figure_path(run_dir, name), dpi=110, bbox_inches='tight')
     return figs
