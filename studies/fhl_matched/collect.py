@@ -9,6 +9,8 @@ from fermi_nb.config import load_profile
 from fermi_nb.catalog import load_4fgl, crossmatch_report, report_headline
 from fermi_nb.realsky import expected_ts_4fgl, limit_table, load_classical, equal_purity_table
 
+CURVE_LEVELS = (0.6, 0.7, 0.8, 0.9, 0.95, 0.98)   # matched fractions of equal_purity_curve.csv
+
 def main(run_dir, res):
     run_dir, res = Path(run_dir), Path(res); res.mkdir(parents=True, exist_ok=True)
     profile = load_profile(run_dir / 'profile.yaml'); rd = profile.real_data
@@ -31,6 +33,8 @@ def main(run_dir, res):
     table.to_csv(res / 'crossmatch.csv', index=False)
     ep, _ = equal_purity_table({n.split(' (')[0]: d for n, d in cats.items()}, ref, profile)   # each ranked by its own score
     ep.to_csv(res / 'equal_purity.csv', index=False)
+    curve, _ = equal_purity_table({n.split(' (')[0]: d for n, d in cats.items()}, ref, profile, levels=CURVE_LEVELS)
+    curve.to_csv(res / 'equal_purity_curve.csv', index=False)   # the whole range of matched fractions, for the plane
     shutil.copy(run_dir / 'inputs' / 'derivation.json', res / 'derivation.json')
     (res / 'matched_profile.yaml').write_text((run_dir / 'matched_profile.yaml').read_text().replace(str(run_dir.resolve()), 'RUN'))
     metrics = json.loads((run_dir / 'metrics.json').read_text())

@@ -9,4 +9,4 @@ fermi-nb catalog --counts "$D/fermi_3fhl/fermi_3fhl_counts_cube_hpx.fits.gz" \
                  --exposure "$D/fermi_3fhl/fermi_3fhl_exposure_cube_hpx.fits.gz" \
                  --isotropic fermi_3fhl/iso_P8R2_SOURCE_V6_v06.txt \
                  --reference catalogs/gll_psch_v13.fit.gz \
-                 --event-type FRONT+BACK --name fhl_matched --out "$RUN"
+                 --event-type FRONT+BACK --groups 3 --name fhl_matched3 --out "$RUN"
