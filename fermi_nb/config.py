@@ -163,6 +163,7 @@ class RealDataConfig:
     counts_map: typing.Optional[str] = None      # manifest entry of the real counts map
     exposure_map: typing.Optional[str] = None    # manifest entry of its exposure map
     catalog: typing.Optional[str] = None         # manifest entry of the reference catalogue (4FGL-DR2)
+    catalog_name: str = '4FGL-DR2'               # the reference catalogue's name in reports and figure titles
     source_mask: typing.Optional[str] = None     # manifest entry of a point-source mask
     diffuse_templates: list[str] = field(default_factory=list)  # manifest entries of the diffuse templates fitted by the classical reference; [] → from diffuse.model (p6v11: template_dif; modelO: template_Opi + template_Oic) + template_iso (+ template_bub if diffuse.fermi_bubbles), keys of fermi_nb.diffuse.TEMPLATE_KEYS
     classical_aperture_deg: float = 0.6          # aperture radius of the classical Poisson test (pixel centres within it) [deg]

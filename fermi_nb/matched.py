@@ -237,7 +237,7 @@ def derive_profile(counts_file,                   # counts cube: HEALPix FITS (g
         diffuse=dict(isotropic_file=iso_key, scale=1.0),
         patches=dict(npix=[npatch] * len(bins)),
         real_data=dict(counts_map=paths['counts'], exposure_map=paths['exposure'], catalog=catalog, source_mask=paths['mask'],
-                       diffuse_templates=[template_paths[c] for c in comps],
+                       diffuse_templates=[template_paths[c] for c in comps], catalog_name='3FHL' if is_3fhl else '4FGL-DR2',
                        completeness_flux_ph_cm2_s=list(completeness_flux_ph_cm2_s or ([1e-10, 3e-11] if is_3fhl else [1e-9, 3e-10]))))
     source = f'derive_profile({Path(counts_file).name})'
     prof = extend_profile(BASE_PROFILE, base, source)

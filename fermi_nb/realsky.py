@@ -281,7 +281,7 @@ def build_real_sky(run_dir,                # run directory with miun/ (and optio
     ts_map, ts_map_metrics = load_ts_map(run_dir)
     catalogues = {'DL': det, **({'TS map': ts_map} if ts_map is not None else {}), 'classical': classical}
     reports = {m: crossmatch_reports(d, fgl, profile, plot=m == 'DL',
-                                     title=f'DL catalogue ({profile.name}) vs 4FGL-DR2 within {rd.crossmatch_radius_deg}°')
+                                     title=f'DL catalogue ({profile.name}) vs {rd.catalog_name} within {rd.crossmatch_radius_deg}°')
                for m, d in catalogues.items()}
     table = headline_table({f'{m} ({r})': reports[m][r] for m in reports for r in ('radius', 'error')},
                            {name: g for name, g in (('goal DL (issue)', headline_goals(rd.dl_goals, rd.completeness_flux_ph_cm2_s)),
@@ -462,9 +462,9 @@ def real_sky_figures(real: dict,          # build_real_sky output
     ticks = {r: c for r, c in {'goal DL (issue)': 'k', 'classical (issue)': 'tab:gray'}.items() if r in real['table'].index}   # the profile's goals, if any
     figs = {'real_sky_crossmatch_map': real['reports']['DL']['radius']['figure'],
             'real_sky_equal_purity': plot_equal_purity(real['scans'], rd.completeness_flux_ph_cm2_s,
-                                                       title=f'Real sky ({profile.name}) vs 4FGL-DR2: completeness at equal matched fraction'),
+                                                       title=f'Real sky ({profile.name}) vs {rd.catalog_name}: completeness at equal matched fraction'),
             'real_sky_vs_classical': plot_headlines(real['table'], bars, rd.lat_split_deg, ticks,
-                                                    title=f'Real sky ({profile.name}) vs 4FGL-DR2: completeness and matched fraction')}
+                                                    title=f'Real sky ({profile.name}) vs {rd.catalog_name}: completeness and matched fraction')}
     for name, fig in figs.items(): fig.savefig(figure_path(run_dir, name), dpi=110, bbox_inches='tight')
     return figs
 
@@ -492,7 +492,7 @@ def run_real_sky(run_dir,                 # run directory (miun done; characteri
     print(real['table'].round(3).to_string()); print(real['goals'].round(3).to_string(index=False))
     real_sky_figures(real, profile, run_dir)
     cols = [c for c in ['glon_deg', 'glat_deg', 'score', 'flux_log10_s1', 'p_real', 'cls_pred', 'r95_deg'] if c in real['unmatched']]
-    print(f'brightest DL detections without a 4FGL-DR2 source within {rd.crossmatch_radius_deg:g}°:')
+    print(f'brightest DL detections without a {rd.catalog_name} source within {rd.crossmatch_radius_deg:g}°:')
     print(real['unmatched'][cols].round(3).to_string(index=False))
     if 'flux_log10_s1' in real['det']:   # fluxes against 4FGL-DR2, above the brighter completeness cut (well above the detection limit)
         flux_floor = max(rd.completeness_flux_ph_cm2_s)

@@ -54,6 +54,8 @@ def test_3fhl_reference_layout(derived):
     ref = load_4fgl(profile=prof)
     assert len(ref) == 1556 and ref['Flux1000'].between(1e-12, 1e-7).all()   # 3FHL's 10 GeV–1 TeV flux
     assert len(read_4fgl(prof.real_data.catalog)) == 1556                    # its spectra render (expected-TS limit)
+    assert prof.real_data.catalog_name == '3FHL' and not prof.real_data.dl_goals   # reports name the reference; no 4FGL goals
+    assert prof.training.n_train_skies == load_profile('matched').training.n_train_skies   # the recipe of the base profile
 
 def test_energy_groups_and_irfs():
     e = np.geomspace(10, 2000, 18); edges = np.column_stack([e[:-1], e[1:]])
