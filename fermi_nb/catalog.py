@@ -507,14 +507,14 @@ def run_catalog(run_dir,           # pipeline run directory (localisation done; 
     metrics = {'n_skies': len(written), 'input': str(source), 'characterised': source.is_file(),
                'n_sources_per_sky': float(np.mean([len(t) for t in tables.values()]))}
     if truths:   # pool the skies: match within each sky, then sum the counts
-        pooled = pooled_report([crossmatch_report(d, t, rd.crossmatch_radius_deg, rd.lat_split_deg, rd.completeness_flux_ph_cm2_s, plot=False)
-                                for d, t in zip(dets, truths)])
+        title = f'Test sky {list(written)[0]}: catalogue vs true sources within {rd.crossmatch_radius_deg}°'
+        reports = [crossmatch_report(d, t, rd.crossmatch_radius_deg, rd.lat_split_deg, rd.completeness_flux_ph_cm2_s, plot=i == 0, title=title)
+                   for i, (d, t) in enumerate(zip(dets, truths))]   # the first sky's report also draws its sky map
+        pooled = pooled_report(reports)
         print(f"against the true sources (Flux1000 = 1-100 GeV photon flux), {rd.crossmatch_radius_deg} deg, {len(truths)} skies pooled:")
         print(pooled['completeness'].to_string(index=False)); print(pooled['detections'].to_string(index=False))
         metrics.update(report_headline(pooled, 'sim'))
-        r0 = crossmatch_report(dets[0], truths[0], rd.crossmatch_radius_deg, rd.lat_split_deg, rd.completeness_flux_ph_cm2_s,
-                               title=f'Test sky {list(written)[0]}: catalogue vs true sources within {rd.crossmatch_radius_deg}°')
-        r0['figure'].savefig(figure_path(run_dir, 'catalog_test_sky_crossmatch'), dpi=110, bbox_inches='tight')
+        reports[0]['figure'].savefig(figure_path(run_dir, 'catalog_test_sky_crossmatch'), dpi=110, bbox_inches='tight')
     write_stage_metrics(run_dir, 'catalog', metrics)
     print(json.dumps(metrics, indent=1, default=float))
     return metrics

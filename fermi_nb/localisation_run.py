@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 from .config import Profile, write_csv_atomic
 from .localisation import localise
-from .localisation_files import detections_path, prob_maps_path, save_prob_maps, operating_point_path, run_localisation_profile
+from .localisation_files import (detections_path, prob_maps_path, save_prob_maps, operating_point_path, run_localisation_profile,
+                                         LOCALISATION_SPLITS)
 from .operating_point import choose_run_operating_point
 
 # %% auto #0
@@ -54,11 +55,12 @@ def detector_sample(store,             # PatchStore of the sky's split
 # %% ../nbs/35_localisation_run.ipynb #86a627d6
 def run_localisation(run_dir,                 # pipeline run directory with miun/model.keras and patching/<split>/patches.h5
                      profile: Profile,        # the run's profile (localisation section, training.seed)
-                     splits=('test', 'train', 'val'), # splits to localise (test first: evaluation; train/val: training data of the characterisation)
+                     splits=LOCALISATION_SPLITS,   # splits to localise (test first: evaluation; train/val: training data of the characterisation)
                      sample_seed: int | None = None,  # first Poisson seed of the detector samples; None → training.seed
                     ) -> dict:                # profile localised with, base_seed, manifest, metrics, and the first test sky (store left open, prob maps, detections, patch ids)
     "Pipeline stage: the run's operating point (threshold_rule 'validation'), then localise every sky of the splits; detections, test probability maps, manifest and metrics."
-    from fermi_nb.runner import write_stage_metrics, atomic_write_text
+    from fermi_nb.runner import write_stage_metrics
+    from fermi_nb.config import atomic_write_text
     from fermi_nb.patching import PatchStore
     from fermi_nb.miun import load_miun
     from tqdm.auto import tqdm

@@ -24,10 +24,10 @@ from .catalog import (write_catalog, read_catalog, load_4fgl, crossmatch, crossm
 __all__ = ['GOALS_DL', 'CLASSICAL_ISSUE', 'EQUAL_PURITY_HEADLINE_LEVELS', 'CATALOGUE_PREFIXES', 'LIMIT_TS_LEVELS',
            'real_counts_maps', 'detect_sources', 'characterise_counts', 'headline_goals', 'headline_columns',
            'crossmatch_reports', 'headline_table', 'goal_check', 'plot_headlines', 'score_column', 'equal_purity_table',
-           'equal_purity_wide', 'equal_purity_metrics', 'plot_equal_purity', 'load_classical', 'load_ts_map',
-           'build_real_sky', 'flux_vs_reference', 'plot_flux_vs_reference', 'localisation_ceiling', 'expected_ts_4fgl',
-           'limit_table', 'statistical_limit', 'simulated_test_counts', 'real_sky_figures', 'run_real_sky',
-           'plot_sky_points', 'real_sky_summary', 'catalog_cli']
+           'equal_purity_wide', 'equal_purity_metrics', 'plot_equal_purity', 'classical_real_map', 'load_classical',
+           'load_ts_map', 'build_real_sky', 'flux_vs_reference', 'plot_flux_vs_reference', 'localisation_ceiling',
+           'expected_ts_4fgl', 'limit_table', 'statistical_limit', 'simulated_test_counts', 'real_sky_figures',
+           'run_real_sky', 'plot_sky_points', 'real_sky_summary', 'catalog_cli']
 
 # %% ../nbs/52_real_sky.ipynb #33ca68d1
 def real_counts_maps(profile: Profile,  # profile with real_data.counts_map: (npix,) for one bin, (n_bins, npix) for several
@@ -226,17 +226,22 @@ def plot_equal_purity(scans: dict,           # {catalogue: purity_scan}
     return fig
 
 # %% ../nbs/52_real_sky.ipynb #cf184df5
+def classical_real_map(profile: Profile,  # profile with real_data: counts (one or several energy bins), exposure, source mask
+                      ) -> pd.DataFrame:  # 51_classical's classical_catalog output (attrs['norms']: the fitted template norms)
+    "The classical search (51_classical) on the profile's real map: all energy bins summed, its exposure, templates and source mask."
+    from fermi_nb.classical import classical_catalog, classical_templates
+    rd = profile.real_data
+    counts = np.sum(real_counts_maps(profile), axis=0)   # an aperture search of all energy bins together
+    mask = np.load(data_path(rd.source_mask)).astype(bool) if rd.source_mask else None
+    return classical_catalog(counts, np.load(data_path(rd.exposure_map)), classical_templates(profile), mask, profile)
+
 def load_classical(run_dir,              # run directory
                    profile: Profile,     # profile (real_data of the classical search)
                   ) -> tuple[pd.DataFrame, str]:  # (classical detections, where they came from)
     "The classical detections of the run (51_classical's classical_detections.csv), else computed on the real map."
     path = Path(run_dir) / 'classical' / 'classical_detections.csv'
     if path.is_file(): return pd.read_csv(path), str(path.relative_to(run_dir))   # paths in metrics are relative to the run
-    from fermi_nb.classical import classical_catalog, classical_templates
-    rd = profile.real_data
-    counts = np.sum(real_counts_maps(profile), axis=0); exposure = np.load(data_path(rd.exposure_map))   # all bins summed
-    mask = np.load(data_path(rd.source_mask)).astype(bool) if rd.source_mask else None
-    return classical_catalog(counts, exposure, classical_templates(profile), mask, profile), 'computed (no 51_classical output)'
+    return classical_real_map(profile), 'computed (no 51_classical output)'
 
 def load_ts_map(run_dir,   # run directory
                ) -> tuple:   # (TS-map detections or None, the ts_map stage metrics or {})
@@ -283,15 +288,16 @@ def build_real_sky(run_dir,                # run directory with miun/ (and optio
     reports = {m: crossmatch_reports(d, fgl, profile, plot=m == 'DL',
                                      title=f'DL catalogue ({profile.name}) vs {rd.catalog_name} within {rd.crossmatch_radius_deg}°')
                for m, d in catalogues.items()}
+    dl_goals = headline_goals(rd.dl_goals, rd.completeness_flux_ph_cm2_s)   # the profile's goals for this map, if any
     table = headline_table({f'{m} ({r})': reports[m][r] for m in reports for r in ('radius', 'error')},
-                           {name: g for name, g in (('goal DL (issue)', headline_goals(rd.dl_goals, rd.completeness_flux_ph_cm2_s)),
+                           {name: g for name, g in (('goal DL (issue)', dl_goals),
                             ('classical (issue)', headline_goals(rd.classical_reference, rd.completeness_flux_ph_cm2_s))) if g})
     write_csv_atomic(table.rename_axis('catalogue').reset_index(), out / 'crossmatch.csv')
     equal_purity, scans = equal_purity_table(catalogues, fgl, profile)
     write_csv_atomic(equal_purity, out / 'equal_purity.csv')
     unmatched = reports['DL']['radius']['unmatched']
     write_csv_atomic(unmatched, out / 'unmatched_brightest.csv')
-    goals = goal_check(report_headline(reports['DL']['radius']), headline_goals(rd.dl_goals, rd.completeness_flux_ph_cm2_s))
+    goals = goal_check(report_headline(reports['DL']['radius']), dl_goals)
     metrics = {'catalog': os.path.relpath(paths['fits'], run_dir), 'n_det': len(det), 'characterised': char_dir is not None,
                'classical_source': classical_src, 'n_classical': len(classical),
                **report_headline(reports['DL']['radius'], 'dl'), **report_headline(reports['DL']['error'], 'dl_error_rule'),
