@@ -11,14 +11,14 @@ import pandas as pd
 import healpy as hp
 from scipy.spatial import cKDTree
 from .config import load_profile, Profile
-from .data import have_data, data_path, load_map, validate_map
+from .data import have_data, data_path, load_map, validate_map, real_counts_maps
 from .diffuse import fit_templates_poisson, model_components, TEMPLATE_KEYS
 from .geometry import lonlat_to_unit
 from .catalog import crossmatch, crossmatch_report, load_4fgl, write_catalog
 
 # %% auto #0
 __all__ = ['aperture_table', 'aperture_sum', 'poisson_ts', 'local_maxima', 'aperture_significance', 'classical_templates',
-           'band_to_s1', 'classical_catalog', 'write_classical_stage']
+           'band_to_s1', 'classical_catalog', 'classical_real_map', 'write_classical_stage', 'run_classical']
 
 # %% ../nbs/51_classical.ipynb #f9cbcc25
 @functools.lru_cache(maxsize=8)
@@ -121,6 +121,14 @@ def classical_catalog(counts: np.ndarray,    # observed counts map (HEALPix RING
     return df
 
 # %% ../nbs/51_classical.ipynb #b133b9bb
+def classical_real_map(profile: Profile,  # profile with real_data: counts (one or several energy bins), exposure, source mask
+                      ) -> pd.DataFrame:  # 51_classical's classical_catalog output (attrs['norms']: the fitted template norms)
+    "The classical search on the profile's real map: all energy bins summed, its exposure, templates and source mask."
+    rd = profile.real_data
+    counts = np.sum(real_counts_maps(profile), axis=0)   # an aperture search of all energy bins together
+    mask = np.load(data_path(rd.source_mask)).astype(bool) if rd.source_mask else None
+    return classical_catalog(counts, np.load(data_path(rd.exposure_map)), classical_templates(profile), mask, profile)
+
 def write_classical_stage(run_dir,            # pipeline run directory
                           out_dir,            # where the catalogue was written (RUN_DIR/classical)
                           classical: pd.DataFrame, # classical_catalog output
@@ -143,3 +151,22 @@ def write_classical_stage(run_dir,            # pipeline run directory
     print(json.dumps(metrics, indent=1))
     assert det_csv.exists() and metrics['n_det'] == len(pd.read_csv(det_csv))
     return metrics
+
+def run_classical(profile: Profile,  # profile whose real_data names the counts, exposure, source mask and reference catalogue
+                  out_dir=None,      # where the catalogue is written (a run: RUN_DIR/classical); None → not written
+                  run_dir=None,      # pipeline run directory: the stage's table, figure and metrics go there; None → none
+                 ) -> dict:          # classical (detections), fgl (reference), rep, rep1 (one-to-one), paths, metrics
+    "The classical stage: the aperture search on the profile's real map, cross-matched with its reference and written."
+    if run_dir is not None and out_dir is None: raise ValueError("run_classical: a pipeline run (run_dir) needs out_dir for its catalogue")
+    rd = profile.real_data
+    classical, fgl = classical_real_map(profile), load_4fgl(profile=profile)
+    band = f"{profile.energy_bins_gev[0][0]:.3g}–{profile.energy_bins_gev[-1][1]:.4g} GeV"
+    cut = (rd.crossmatch_radius_deg, rd.lat_split_deg, rd.completeness_flux_ph_cm2_s)
+    rep = crossmatch_report(classical, fgl, *cut, title=f'Classical aperture search ({profile.name}: {band}) vs its reference catalogue')
+    rep1 = crossmatch_report(classical, fgl, *cut, one_to_one=True, plot=False)
+    prov = {'data_files': {k: None for k in [rd.counts_map, rd.exposure_map, rd.source_mask, *classical.attrs['norms']]},
+            'models': {'classical': f"aperture {rd.classical_aperture_deg} deg, sqrt(TS) >= {rd.classical_min_sqrt_ts}"}}
+    paths = {} if out_dir is None else write_catalog(classical, out_dir, profile, prov, name=f'classical_{profile.name}')
+    metrics = None if run_dir is None else write_classical_stage(run_dir, out_dir, classical, rep, paths, profile)
+    return dict(classical=classical, fgl=fgl, rep=rep, rep1=rep1, paths=paths, metrics=metrics)
+

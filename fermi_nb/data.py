@@ -10,11 +10,12 @@ from pathlib import Path
 import yaml
 import pandas as pd
 import fermi_nb
+from .config import Profile
 
 # %% auto #0
 __all__ = ['DATA_ENV', 'CACHE_ENV', 'MANIFEST_ENV', 'DataError', 'ManifestEntry', 'manifest_path', 'load_manifest', 'sha256_of',
            'cache_dir', 'search_dirs', 'locate', 'have_data', 'data_path', 'data_status', 'data_dir_problem',
-           'profile_data_keys', 'check_data_files', 'validate_map', 'load_map']
+           'profile_data_keys', 'check_data_files', 'validate_map', 'load_map', 'real_counts_maps']
 
 # %% ../nbs/01_data.ipynb #a164429a
 DATA_ENV = 'FERMI_NB_DATA'          # environment variable naming the local data directory
@@ -228,3 +229,21 @@ def load_map(key: str,               # manifest entry of a .npy HEALPix map
     except Exception as e:
         raise DataError(f"data file '{key}' at {path} is corrupt: cannot be read as a .npy map ({type(e).__name__}: {e})") from None
     return validate_map(values, str(path), npix, **checks)
+
+# %% ../nbs/01_data.ipynb #realcnt2
+def real_counts_maps(profile: Profile,  # profile with real_data.counts_map: (npix,) for one bin, (n_bins, npix) for several
+                    ) -> list[np.ndarray]:  # one HEALPix RING map per energy bin [counts per pixel], float64
+    "The real observed counts maps of the profile, checked against its energy bins and Nside (one Nside for all bins)."
+    import numpy as np, healpy as hp
+    rd = profile.real_data
+    if not rd.counts_map: raise ValueError(f"profile '{profile.name}' names no real_data.counts_map (use e.g. real573w)")
+    counts = np.asarray(np.load(data_path(rd.counts_map)), float)
+    if len(set(profile.nside)) != 1:
+        raise ValueError(f"profile '{profile.name}': real_data.counts_map needs one Nside for all energy bins, nside is {profile.nside}")
+    want = (hp.nside2npix(profile.nside[0]),) if profile.n_bins == 1 else (profile.n_bins, hp.nside2npix(profile.nside[0]))
+    if counts.shape != want:
+        raise ValueError(f"real_data.counts_map '{rd.counts_map}': shape {counts.shape}, expected {want} = "
+                         f"{profile.n_bins} HEALPix map(s) at the profile's Nside {profile.nside[0]}")
+    if not np.all(np.isfinite(counts)) or np.any(counts < 0):
+        raise ValueError(f"real_data.counts_map '{rd.counts_map}': counts must be finite and >= 0")
+    return list(counts) if profile.n_bins > 1 else [counts]

@@ -489,8 +489,10 @@ def extended_sigma_deg(spatial_function,   # 4FGL `Spatial_Function` per source:
     size = np.sqrt(np.asarray(semi_major_deg, float) * np.asarray(semi_minor_deg, float))
     return np.where(fn == 'RadialDisk', math.sqrt(0.68), 1.0) * size / R68_PER_SIGMA
 
-def read_4fgl_extended(path) -> pd.DataFrame:
-    "4FGL-DR2 extended sources: `row` (their row in `read_4fgl`), name, position, template, sizes and `ext_sigma_deg`."
+def read_4fgl_extended(path,                     # FITS catalogue with an 'ExtendedSources' table (4FGL, 3FHL)
+                       used_only: bool = False,  # True: drop templates no main-table source uses (3FHL lists 55, uses 48)
+                      ) -> pd.DataFrame:         # row, name, glon_deg, glat_deg, spatial_function, semi_major/minor_deg, ext_sigma_deg
+    "Extended sources of a 4FGL-style catalogue: `row` (their row in `read_4fgl`), name, position, template, sizes and `ext_sigma_deg`."
     from astropy.io import fits
     with fits.open(Path(path)) as hdul:
         names = [h.name.upper() for h in hdul]
@@ -502,6 +504,7 @@ def read_4fgl_extended(path) -> pd.DataFrame:
                             'semi_major_deg': np.asarray(t['Model_SemiMajor'], float), 'semi_minor_deg': np.asarray(t['Model_SemiMinor'], float)})
     row = {n: i for i, n in enumerate(main) if n}
     missing = sorted(set(ext['name']) - set(row))
+    if used_only: ext, missing = ext[ext['name'].isin(row)].reset_index(drop=True), []
     if missing: raise ValueError(f"{path}: extended sources {missing[:3]} have no row in the main table (Extended_Source_Name)")
     ext.insert(0, 'row', [row[n] for n in ext['name']])
     ext['ext_sigma_deg'] = extended_sigma_deg(ext['spatial_function'], ext['semi_major_deg'], ext['semi_minor_deg'])

@@ -10,42 +10,25 @@ import numpy as np
 import pandas as pd
 import healpy as hp
 from .config import load_profile, Profile, ProfileError
-from .data import have_data, data_path
+from .data import have_data, data_path, real_counts_maps
 from .patching import PatchGeometry
 from .baseline import purity_scan, completeness_at_matched_fraction, MATCHED_FRACTION_LEVELS
 from .localisation import localise
 from .localisation_files import run_localisation_profile
 from .geometry import is_high_latitude
+from .classical import classical_real_map
 from .catalog import (write_catalog, read_catalog, load_4fgl, crossmatch, crossmatch_report, report_headline, file_version,
                               _lonlat,
                               characterisation_model_dir, profile_data_files)
 
 # %% auto #0
 __all__ = ['GOALS_DL', 'CLASSICAL_ISSUE', 'EQUAL_PURITY_HEADLINE_LEVELS', 'CATALOGUE_PREFIXES', 'LIMIT_TS_LEVELS',
-           'real_counts_maps', 'detect_sources', 'characterise_counts', 'headline_goals', 'headline_columns',
-           'crossmatch_reports', 'headline_table', 'goal_check', 'plot_headlines', 'score_column', 'equal_purity_table',
-           'equal_purity_wide', 'equal_purity_metrics', 'plot_equal_purity', 'classical_real_map', 'load_classical',
-           'load_ts_map', 'build_real_sky', 'flux_vs_reference', 'plot_flux_vs_reference', 'localisation_ceiling',
-           'expected_ts_4fgl', 'limit_table', 'statistical_limit', 'simulated_test_counts', 'real_sky_figures',
-           'run_real_sky', 'plot_sky_points', 'real_sky_summary', 'catalog_cli']
-
-# %% ../nbs/52_real_sky.ipynb #33ca68d1
-def real_counts_maps(profile: Profile,  # profile with real_data.counts_map: (npix,) for one bin, (n_bins, npix) for several
-                    ) -> list[np.ndarray]:  # one HEALPix RING map per energy bin [counts per pixel], float64
-    "The real observed counts maps of the profile, checked against its energy bins and Nside (one Nside for all bins)."
-    rd = profile.real_data
-    if not rd.counts_map: raise ValueError(f"profile '{profile.name}' names no real_data.counts_map (use e.g. real573w)")
-    counts = np.asarray(np.load(data_path(rd.counts_map)), float)
-    if len(set(profile.nside)) != 1:
-        raise ValueError(f"profile '{profile.name}': real_data.counts_map needs one Nside for all energy bins, nside is {profile.nside}")
-    want = (hp.nside2npix(profile.nside[0]),) if profile.n_bins == 1 else (profile.n_bins, hp.nside2npix(profile.nside[0]))
-    if counts.shape != want:
-        raise ValueError(f"real_data.counts_map '{rd.counts_map}': shape {counts.shape}, expected {want} = "
-                         f"{profile.n_bins} HEALPix map(s) at the profile's Nside {profile.nside[0]}")
-    if not np.all(np.isfinite(counts)) or np.any(counts < 0):
-        raise ValueError(f"real_data.counts_map '{rd.counts_map}': counts must be finite and >= 0")
-    return list(counts) if profile.n_bins > 1 else [counts]
-
+           'detect_sources', 'characterise_counts', 'headline_goals', 'headline_columns', 'crossmatch_reports',
+           'headline_table', 'goal_check', 'plot_headlines', 'score_column', 'equal_purity_table', 'equal_purity_wide',
+           'equal_purity_metrics', 'plot_equal_purity', 'load_classical', 'load_ts_map', 'build_real_sky',
+           'flux_vs_reference', 'plot_flux_vs_reference', 'localisation_ceiling', 'expected_ts_4fgl', 'limit_table',
+           'statistical_limit', 'simulated_test_counts', 'real_sky_figures', 'run_real_sky', 'plot_sky_points',
+           'real_sky_summary', 'catalog_cli']
 
 # %% ../nbs/52_real_sky.ipynb #38fdc87b
 def detect_sources(counts_maps: list,         # per bin: whole-sky HEALPix counts map at nside[k]
@@ -226,15 +209,6 @@ def plot_equal_purity(scans: dict,           # {catalogue: purity_scan}
     return fig
 
 # %% ../nbs/52_real_sky.ipynb #cf184df5
-def classical_real_map(profile: Profile,  # profile with real_data: counts (one or several energy bins), exposure, source mask
-                      ) -> pd.DataFrame:  # 51_classical's classical_catalog output (attrs['norms']: the fitted template norms)
-    "The classical search (51_classical) on the profile's real map: all energy bins summed, its exposure, templates and source mask."
-    from fermi_nb.classical import classical_catalog, classical_templates
-    rd = profile.real_data
-    counts = np.sum(real_counts_maps(profile), axis=0)   # an aperture search of all energy bins together
-    mask = np.load(data_path(rd.source_mask)).astype(bool) if rd.source_mask else None
-    return classical_catalog(counts, np.load(data_path(rd.exposure_map)), classical_templates(profile), mask, profile)
-
 def load_classical(run_dir,              # run directory
                    profile: Profile,     # profile (real_data of the classical search)
                   ) -> tuple[pd.DataFrame, str]:  # (classical detections, where they came from)
@@ -381,20 +355,23 @@ def localisation_ceiling(ref: pd.DataFrame,   # reference sources (glon_deg, gla
 # %% ../nbs/52_real_sky.ipynb #5a11a0c2
 def expected_ts_4fgl(profile: Profile,         # profile of the map: bins, Nside, exposure, PSF, diffuse model
                      catalog_key: str = None,  # manifest key of the 4FGL-DR2 FITS; None → profile.real_data.catalog
-                    ) -> pd.DataFrame:         # Source_Name, glon_deg, glat_deg, Flux1000, expected_ts, counts (summed over bins)
-    "Asimov TS of every 4FGL-DR2 source in the profile's model sky: its diffuse model plus all 4FGL-DR2 sources."
-    from fermi_nb.population import read_4fgl, class_weights, _SPEC_COLUMNS
+                    ) -> pd.DataFrame:         # Source_Name, glon_deg, glat_deg, Flux1000, ext_sigma_deg, expected_ts, counts (summed over bins)
+    "Asimov TS of every 4FGL-DR2 source in the profile's model sky: its diffuse model plus all 4FGL-DR2 sources, extended ones with their size."
+    from fermi_nb.population import read_4fgl, read_4fgl_extended, class_weights, _SPEC_COLUMNS
     from fermi_nb.sky import simulate_sky
     key = catalog_key or profile.real_data.catalog
     if key is None: raise ValueError(f"expected_ts_4fgl: profile '{profile.name}' names no real_data.catalog and no catalog_key was given")
     cat = read_4fgl(data_path(key))
+    ext = read_4fgl_extended(data_path(key), used_only=True)
+    sigma_deg = np.zeros(len(cat)); sigma_deg[ext['row'].to_numpy()] = ext['ext_sigma_deg'].to_numpy()   # templates as circular Gaussians
     spectral = ['spectrum_type', 'pivot_gev', *(c for cols in _SPEC_COLUMNS.values() for c in cols)]
     # the class only fills the source-table schema (rendering does not depend on it): the population fit's own rule
-    sources = cat[spectral].assign(glon_deg=cat['GLON'], glat_deg=cat['GLAT'], cls=class_weights(cat).idxmax(axis=1))
+    sources = cat[spectral].assign(glon_deg=cat['GLON'], glat_deg=cat['GLAT'], cls=class_weights(cat).idxmax(axis=1),
+                                   ext_sigma_deg=sigma_deg)
     sky = simulate_sky(profile, 0, sources=sources)
     counts = sky.sources[[f'counts_bin{k}' for k in range(profile.n_bins)]].sum(axis=1).to_numpy()
     return pd.DataFrame({'Source_Name': cat['Source_Name'], 'glon_deg': cat['GLON'], 'glat_deg': cat['GLAT'],
-                         'Flux1000': cat['Flux1000'], 'expected_ts': sky.sources['expected_ts'].to_numpy(), 'counts': counts})
+                         'Flux1000': cat['Flux1000'], 'ext_sigma_deg': sigma_deg, 'expected_ts': sky.sources['expected_ts'].to_numpy(), 'counts': counts})
 
 LIMIT_TS_LEVELS = (25.0, 9.0)   # expected-TS thresholds of the statistical limit (5σ, 3σ); the first is the headline one
 

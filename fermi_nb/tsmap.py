@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import healpy as hp
 from .config import Profile, atomic_write_text, write_csv_atomic
+from .data import data_path, real_counts_maps
 from .localisation import candidates_to_sky, stitch
 from .patching import PatchGeometry
 from .baseline import run_baseline, psf_map, effective_psf_tables
@@ -99,10 +100,8 @@ def run_ts_map(run_dir,                  # run directory: the stage writes RUN_D
               ) -> dict:                 # the stage metrics
     "The TS-map stage: fitted background, every patch of the real map (resumable), stitched peaks, cross-match with 4FGL-DR2."
     from fermi_nb.classical import classical_templates
-    from fermi_nb.realsky import real_counts_maps
     from fermi_nb.runner import write_stage_metrics, stage_dir
     from fermi_nb.catalog import load_4fgl, crossmatch_report, report_headline
-    from fermi_nb.data import data_path
     rd = profile.real_data
     geom = geom if geom is not None else PatchGeometry.build(profile)
     out = stage_dir(run_dir, 'ts_map'); t_stage = time.time()

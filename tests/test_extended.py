@@ -139,3 +139,20 @@ def test_sigma_conversion():
     s = extended_sigma_deg(['RadialDisk', 'RadialGauss', 'SpatialMap'], [1.0, 1.0, 2.0], [1.0, 1.0, 0.5])
     assert np.allclose(s, [math.sqrt(0.68) / R68_PER_SIGMA, 1 / R68_PER_SIGMA, 1 / R68_PER_SIGMA])
     with pytest.raises(ValueError, match='RadialDisk'): extended_sigma_deg(['Ring'], [1.0], [1.0])
+
+
+def test_3fhl_extended_templates_in_use():
+    "3FHL's ExtendedSources table lists 55 templates but its main table uses 48: strict reading refuses it, used_only keeps those 48."
+    from fermi_nb.data import have_data, data_path
+    from astropy.io import fits
+    from fermi_nb.population import read_4fgl_extended
+    key = 'catalogs/gll_psch_v13.fit.gz'
+    if not have_data(key): pytest.skip('3FHL catalogue absent')
+    with pytest.raises(ValueError, match="no row in the main table"):
+        read_4fgl_extended(data_path(key))
+    ext = read_4fgl_extended(data_path(key), used_only=True)
+    assert len(ext) == 48 and 'Cygnus Cocoon' in set(ext['name']) and 'HB 21' not in set(ext['name'])
+    with fits.open(data_path(key)) as hdul:   # each row points at the main-table entry that uses its template
+        used = np.char.strip(np.asarray(hdul['LAT_Point_Source_Catalog'].data['Extended_Source_Name']).astype(str))
+    assert list(used[ext['row'].to_numpy()]) == list(ext['name'])
+    assert np.all(ext['ext_sigma_deg'] > 0)

@@ -11,7 +11,7 @@ from fermi_nb.config import load_profile, atomic_write_text
 from fermi_nb.catalog import load_4fgl
 from fermi_nb.baseline import purity_scan, completeness_at_matched_fraction
 from fermi_nb.classical import aperture_significance
-from fermi_nb.realsky import real_counts_maps
+from fermi_nb.data import real_counts_maps
 
 def main(run_dir, out):
     run = Path(run_dir); prof = load_profile(run / 'profile.yaml'); rd = prof.real_data; ref = load_4fgl(profile=prof)

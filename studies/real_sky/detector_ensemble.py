@@ -17,7 +17,8 @@ from operating_point import THRESHOLDS, MIN_SIM_PURITY, threshold_row, lowest_pa
 from fermi_nb.config import load_profile, atomic_write_text   # noqa: E402
 from fermi_nb.patching import PatchGeometry   # noqa: E402
 from fermi_nb.catalog import load_4fgl   # noqa: E402
-from fermi_nb.realsky import real_counts_maps, simulated_test_counts   # noqa: E402
+from fermi_nb.data import real_counts_maps   # noqa: E402
+from fermi_nb.realsky import simulated_test_counts   # noqa: E402
 from fermi_nb.miun import load_miun, predict_patches   # noqa: E402
 
 

@@ -19,7 +19,8 @@ from fermi_nb.classical import aperture_significance
 from fermi_nb.localisation import localise
 from fermi_nb.localisation_files import load_prob_maps, with_prob_threshold, run_localisation_profile
 from fermi_nb.patching import PatchGeometry
-from fermi_nb.realsky import real_counts_maps, characterise_counts
+from fermi_nb.data import real_counts_maps
+from fermi_nb.realsky import characterise_counts
 
 LEVELS = (0.90, 0.95, 0.98)
 THRESHOLDS = (0.2, 0.1, 0.05, 0.03)   # lower than the rule's usual choice: more candidates for the score to rank

@@ -24,7 +24,8 @@ from fermi_nb.patching import PatchGeometry
 from fermi_nb.localisation import localise
 from fermi_nb.operating_point import band_purity
 from fermi_nb.catalog import load_4fgl, crossmatch_report, report_headline
-from fermi_nb.realsky import GOALS_DL, goal_check, real_counts_maps, simulated_test_counts
+from fermi_nb.data import real_counts_maps
+from fermi_nb.realsky import GOALS_DL, goal_check, simulated_test_counts
 from fermi_nb.miun import load_miun, predict_patches
 
 
