@@ -30,8 +30,10 @@ from fermi_nb.catalog import load_4fgl
 from fermi_nb.geometry import lonlat_to_unit as unit_vectors
 from fermi_nb.patching import PatchGeometry
 from fermi_nb.classical import classical_templates
-from fermi_nb.realsky import expected_ts_4fgl, real_counts_maps, load_ts_map, load_classical
+from fermi_nb.data import real_counts_maps
+from fermi_nb.realsky import expected_ts_4fgl, load_ts_map, load_classical
 from fermi_nb.tsmap import fitted_background
+from fermi_nb.population import R68_PER_SIGMA
 
 MIN_EXPECTED_TS = 25.0
 NEIGHBOUR_DEG = 1.0
@@ -59,7 +61,8 @@ def main(run, label=None):
     run = Path(run); label = label or run.name
     p = run_profile(run / 'profile.yaml'); rd = p.real_data; r_match = rd.crossmatch_radius_deg
     fgl = load_4fgl(profile=p)
-    fgl['expected_ts'] = expected_ts_4fgl(p)['expected_ts'].to_numpy()
+    ets = expected_ts_4fgl(p)   # extended sources with their size (circular Gaussian of the template's r68)
+    fgl['expected_ts'], fgl['ext_r68_deg'] = ets['expected_ts'].to_numpy(), R68_PER_SIGMA * ets['ext_sigma_deg'].to_numpy()
     dl = pd.read_csv(run / 'real_sky' / 'detections.csv')
     ts_map, _ = load_ts_map(run); classical, _ = load_classical(run, p)
     v = unit_vectors(fgl['glon_deg'], fgl['glat_deg'])
@@ -89,10 +92,18 @@ def main(run, label=None):
     cl_found = nearest(v, classical)[0] < r_match
     high = np.abs(fgl['glat_deg'].to_numpy()) > rd.lat_split_deg
     band = np.where(high, f'|b|>{rd.lat_split_deg:g}', f'|b|<{rd.lat_split_deg:g}')
+    # an extended source's detection may sit anywhere on its template: a DL detection within its 68% radius
+    in_template = (fgl['ext_r68_deg'].to_numpy() > r_match) & (d_dl < fgl['ext_r68_deg'].to_numpy())
+    # the references on the same sources: the TS map as a 5-sigma detector and as its whole list, the classical list
+    ts_any = nearest(v, ts_map)[0] < r_match if ts_map is not None else np.zeros(len(fgl), bool)
+    refs = {name: {b: round(float(found[bright & (band == b)].mean()), 4) for b in np.unique(band)}
+            for name, found in [('DL', d_dl < r_match), (f'TS map sqrt(TS) >= {TS_MAP_MIN_SQRT_TS:g}', ts_found),
+                                ('TS map, whole list', ts_any), ('classical, whole list', cl_found)]}
     rows = pd.DataFrame({'Source_Name': fgl['Source_Name'], 'glon_deg': fgl['glon_deg'], 'glat_deg': fgl['glat_deg'], 'band': band,
                          'Flux1000': fgl['Flux1000'], 'expected_ts': ts, 'nearest_dl_deg': d_dl, 'diffuse_excess': excess,
                          **{f'flag_{c.replace(" ", "_")}': flags[:, k] for k, c in enumerate(CAUSES)}, 'cause': cause,
-                         'ts_map_found': ts_found, 'classical_found': cl_found})[miss].sort_values('expected_ts', ascending=False)
+                         'ts_map_found': ts_found, 'classical_found': cl_found,
+                         'ext_r68_deg': fgl['ext_r68_deg'], 'dl_in_template': in_template})[miss].sort_values('expected_ts', ascending=False)
     RESULTS.mkdir(exist_ok=True)
     rows.round(4).to_csv(RESULTS / f'causes_{label}.csv', index=False)
     table = rows.groupby(['cause', 'band']).size().unstack(fill_value=0).reindex(CAUSES + ['none of these'], fill_value=0)
@@ -107,6 +118,8 @@ def main(run, label=None):
            'completeness_by_ts': compl, 'causes': table.to_dict(orient='index'),
            'flag_counts': {c: int(flags[miss, k].sum()) for k, c in enumerate(CAUSES)},
            'ts_map_finds_missed': int(rows['ts_map_found'].sum()), 'classical_finds_missed': int(rows['classical_found'].sum()),
+           'completeness_ts25_references': refs,
+           'extended_missed_with_dl_in_template': {b: int((miss & in_template & (band == b)).sum()) for b in np.unique(band)},
            'settings': dict(min_expected_ts=MIN_EXPECTED_TS, neighbour_deg=NEIGHBOUR_DEG, offset_max_deg=OFFSET_MAX_DEG,
                             annulus_deg=ANNULUS_DEG, excess_min=EXCESS_MIN, edge_px=rd.flag_edge_px, match_radius_deg=r_match)}
     atomic_write_text(RESULTS / f'causes_{label}.json', json.dumps(res, indent=1, default=float))
