@@ -503,8 +503,8 @@ def read_4fgl_extended(path,                     # FITS catalogue with an 'Exten
                             'glat_deg': np.asarray(t['GLAT'], float), 'spatial_function': np.char.strip(np.asarray(t['Spatial_Function']).astype(str)),
                             'semi_major_deg': np.asarray(t['Model_SemiMajor'], float), 'semi_minor_deg': np.asarray(t['Model_SemiMinor'], float)})
     row = {n: i for i, n in enumerate(main) if n}
+    if used_only: ext = ext[ext['name'].isin(row)].reset_index(drop=True)
     missing = sorted(set(ext['name']) - set(row))
-    if used_only: ext, missing = ext[ext['name'].isin(row)].reset_index(drop=True), []
     if missing: raise ValueError(f"{path}: extended sources {missing[:3]} have no row in the main table (Extended_Source_Name)")
     ext.insert(0, 'row', [row[n] for n in ext['name']])
     ext['ext_sigma_deg'] = extended_sigma_deg(ext['spatial_function'], ext['semi_major_deg'], ext['semi_minor_deg'])

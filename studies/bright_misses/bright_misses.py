@@ -27,7 +27,7 @@ from fermi_nb.config import atomic_write_text
 from fermi_nb.data import data_path
 from fermi_nb.runner import run_profile
 from fermi_nb.catalog import load_4fgl
-from fermi_nb.geometry import lonlat_to_unit as unit_vectors
+from fermi_nb.geometry import lonlat_to_unit as unit_vectors, deg_of_chord
 from fermi_nb.patching import PatchGeometry
 from fermi_nb.classical import classical_templates
 from fermi_nb.data import real_counts_maps
@@ -45,16 +45,12 @@ CAUSES = ['extended', 'brighter neighbour', 'offset detection', 'diffuse excess'
 RESULTS = Path(__file__).resolve().parent / 'results'
 
 
-def sep_deg(a, b):
-    return np.degrees(2 * np.arcsin(np.clip(np.linalg.norm(a - b, axis=-1) / 2, 0, 1)))
-
-
 def nearest(ref_vec, det: pd.DataFrame):
     "Distance [deg] and index of the nearest detection of `det` to every reference position."
     if len(det) == 0: return np.full(len(ref_vec), np.inf), np.full(len(ref_vec), -1)
     dv = unit_vectors(det['glon_deg'], det['glat_deg'])
-    _, j = cKDTree(dv).query(ref_vec)
-    return sep_deg(ref_vec, dv[j]), j
+    chord, j = cKDTree(dv).query(ref_vec)
+    return deg_of_chord(chord), j
 
 
 def main(run, label=None):
@@ -70,7 +66,7 @@ def main(run, label=None):
     bright = fgl['expected_ts'].to_numpy() >= MIN_EXPECTED_TS
     miss = bright & (d_dl >= r_match)
     # flags
-    ext = fgl.get('Extended_Source_Name', pd.Series('', index=fgl.index)).astype(str).str.strip().ne('').to_numpy()
+    ext = fgl['ext_r68_deg'].to_numpy() > 0   # 4FGL-DR2 fits it with a spatial template (read_4fgl_extended)
     tree = cKDTree(v); ts = fgl['expected_ts'].to_numpy()
     neigh = np.array([any(ts[j] > ts[i] for j in tree.query_ball_point(v[i], 2 * np.sin(np.radians(NEIGHBOUR_DEG) / 2)) if j != i)
                       for i in range(len(fgl))])

@@ -20,7 +20,7 @@ from fermi_nb.geometry import is_high_latitude
 from fermi_nb.localisation import localise
 from fermi_nb.localisation_files import load_prob_maps, with_prob_threshold, run_localisation_profile
 from fermi_nb.patching import PatchGeometry
-from fermi_nb.catalog import report_headline
+from fermi_nb.catalog import report_headline, crossmatch
 from equal_purity_levers import cells, LEVELS   # completeness at matched fraction per band, flux cut and level
 from fermi_nb.data import real_counts_maps
 from fermi_nb.realsky import characterise_counts, expected_ts_4fgl, crossmatch_reports
@@ -29,11 +29,8 @@ MIN_EXPECTED_TS = 25.0
 
 def bright_completeness(det, fgl_ts, rd):
     "Fraction of the expected-TS >= 25 4FGL-DR2 sources with a detection within the association radius, per |b| band."
-    from scipy.spatial import cKDTree
-    from fermi_nb.geometry import lonlat_to_unit
-    bright = fgl_ts[fgl_ts.expected_ts >= MIN_EXPECTED_TS]
-    d, _ = cKDTree(lonlat_to_unit(det.glon_deg, det.glat_deg)).query(lonlat_to_unit(bright.glon_deg, bright.glat_deg))
-    found = d < 2 * np.sin(np.radians(rd.crossmatch_radius_deg) / 2)
+    bright = fgl_ts[fgl_ts.expected_ts >= MIN_EXPECTED_TS].reset_index(drop=True)
+    found = crossmatch(bright, det, rd.crossmatch_radius_deg, one_to_one=False)['idx_ref'].to_numpy() >= 0
     high = is_high_latitude(bright.glat_deg, rd.lat_split_deg)
     return {'|b|>10': round(float(found[high].mean()), 4), '|b|<10': round(float(found[~high].mean()), 4),
             'n': {'|b|>10': int(high.sum()), '|b|<10': int((~high).sum())}}
