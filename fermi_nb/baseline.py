@@ -4,24 +4,28 @@
 
 # %% ../nbs/32_baseline.ipynb #228e515f
 from __future__ import annotations
-import json, time, warnings
+import hashlib, json, time, warnings
+from concurrent.futures import ProcessPoolExecutor, wait, FIRST_COMPLETED
+import multiprocessing as mp
 from pathlib import Path
 import numpy as np
 import pandas as pd
 import healpy as hp
 import astropy.units as u
 from astropy.coordinates import SkyCoord
-from .config import Profile, load_profile
+from .config import Profile, load_profile, atomic_write_text, write_csv_atomic
 from .instrument import bin_psf
 from .geometry import edge_distance_px, subpixel_peaks, lonlat_to_unit, chord_of_deg, is_high_latitude
 from .localisation import candidates_to_sky, stitch, find_candidates
 from .evaluation import evaluate, match_catalogs
+from .population import band_photon_flux
 
 # %% auto #0
-__all__ = ['MATCHED_FRACTION_LEVELS', 'patch_inputs', 'nearest_patches', 'to_finest', 'energy_axes', 'patch_wcs', 'psf_map',
-           'effective_psf_tables', 'patch_dataset', 'ts_peaks', 'run_baseline', 'in_region', 'compare_methods',
-           'baseline_stitch_radius_deg', 'compare_on_region', 'plot_baseline_comparison', 'score_scan',
-           'completeness_at_purity', 'compare_at_purity', 'purity_scan', 'completeness_at_matched_fraction',
+__all__ = ['MATCHED_FRACTION_LEVELS', 'patch_inputs', 'nearest_patches', 'spread_patches', 'to_finest', 'energy_axes',
+           'patch_wcs', 'psf_map', 'effective_psf_tables', 'patch_dataset', 'ts_peaks', 'run_baseline',
+           'resumable_ts_peaks', 'in_region', 'compare_methods', 'baseline_stitch_radius_deg', 'compare_on_region',
+           'plot_baseline_comparison', 'score_scan', 'completeness_at_purity', 'compare_at_purity', 'purity_scan',
+           'completeness_at_matched_fraction', 'equal_purity_on_truth', 'equal_purity_metrics_on_truth',
            'run_baseline_stage']
 
 # %% ../nbs/32_baseline.ipynb #eeaae7a1
@@ -44,6 +48,14 @@ def nearest_patches(geom,                 # PatchGeometry
     "The `n_patches` patches whose centres are nearest to (glon_deg, glat_deg)."
     centre = lonlat_to_unit(glon_deg, glat_deg)
     return np.argsort(np.linalg.norm(geom._centre - centre, axis=1))[:n_patches]
+
+def spread_patches(geom,             # PatchGeometry (patch ids are HEALPix RING pixels of the grid, north to south)
+                   n_patches: int,   # patches wanted
+                  ) -> np.ndarray:   # patch ids, evenly spaced in RING order
+    "`n_patches` patches spread evenly over the whole sky: every (n_patches/N)-th grid pixel, so each latitude band by its area."
+    if not 1 <= n_patches <= geom.n_patches:
+        raise ValueError(f"spread_patches: n_patches must be 1..{geom.n_patches}, got {n_patches}")
+    return np.unique(np.linspace(0, geom.n_patches - 1, n_patches).round().astype(int))
 
 def to_finest(a: np.ndarray,   # (..., n, n) patch image of one bin
               npix: int,       # finest patch size
@@ -195,6 +207,94 @@ def run_baseline(geom,                   # PatchGeometry
     cands['edge_px'] = edge_distance_px(cands.x_px, cands.y_px, P, P)
     return cands, cpu
 
+# %% ../nbs/32_baseline.ipynb #chk00002
+def _chunk_files(work_dir, i: int) -> tuple[Path, Path]:
+    "Peaks (CSV) and record (JSON) of chunk `i` under WORK_DIR/chunks."
+    d = Path(work_dir) / 'chunks'
+    return d / f'chunk_{i:04d}.csv', d / f'chunk_{i:04d}.json'
+
+def _chunk_key(ids: np.ndarray,            # patch ids of the chunk
+               counts: list,               # per bin (len(ids), n, n) counts
+               background: list,           # per bin (len(ids), n, n) background counts
+               exposure: list,             # per bin (len(ids), n, n) exposure
+               sqrt_ts_threshold: float,   # peak threshold on sqrt(TS)
+               min_distance_px: int,       # minimum distance between peaks [px]
+              ) -> dict:                   # what the chunk's peaks were computed from
+    "The record a finished chunk must match to be reused: patch ids, a digest of its inputs, the peak settings."
+    h = hashlib.sha1()
+    for a in (*counts, *background, *exposure): h.update(np.ascontiguousarray(a).tobytes())
+    return {'patch_ids': [int(p) for p in ids], 'inputs_sha1': h.hexdigest(),
+            'sqrt_ts_threshold': float(sqrt_ts_threshold), 'min_distance_px': int(min_distance_px)}
+
+def _ts_chunk(geom, ids, counts, background, exposure, sqrt_ts_threshold, min_distance_px, psf):
+    "run_baseline on one chunk whose background and exposure are given in the chunk's order."
+    by_id = lambda maps: [dict(zip(ids.tolist(), m)) for m in maps]   # run_baseline looks them up by patch id
+    inputs = {'background': by_id(background), 'exposure': by_id(exposure)}
+    return run_baseline(geom, ids, counts, inputs, sqrt_ts_threshold, min_distance_px, psf=psf)
+
+_WORKER = {}   # geometry and PSF of a forked worker process
+
+def _init_worker(geom, psf): _WORKER.update(geom=geom, psf=psf)
+
+def _ts_chunk_in_worker(*args): return _ts_chunk(_WORKER['geom'], *args, psf=_WORKER['psf'])
+
+def resumable_ts_peaks(geom,                      # PatchGeometry the inputs were cut with
+                       patch_ids,                 # patches to analyse
+                       counts: list,              # per bin (len(patch_ids), n, n) counts, in the order of patch_ids
+                       inputs: dict,              # background and exposure of all patches (patch_inputs or map_patch_inputs)
+                       sqrt_ts_threshold: float,  # peak threshold on sqrt(TS)
+                       min_distance_px: int = 2,  # minimum distance between peaks [px]
+                       psf=None,                  # PSFMap of the kernel; None → the effective PSF of the patch data
+                       work_dir=None,             # where finished chunks are kept (resume); None → nothing written
+                       chunk_patches: int = 32,   # patches per chunk
+                       n_workers: int = 1,        # processes sharing the chunks (fork); 1 → this process
+                       progress: bool = False,    # tqdm progress bar over the chunks
+                      ) -> tuple[pd.DataFrame, np.ndarray]:  # (candidates as run_baseline's, CPU seconds per patch)
+    "run_baseline chunk by chunk: finished chunks are kept and reused while their inputs agree; chunks may share processes."
+    patch_ids = np.asarray(patch_ids, int)
+    if len(patch_ids) == 0: raise ValueError("resumable_ts_peaks: no patches to analyse")
+    if chunk_patches < 1 or n_workers < 1:
+        raise ValueError(f"resumable_ts_peaks: chunk_patches ({chunk_patches}) and n_workers ({n_workers}) must be ≥ 1")
+    psf = psf if psf is not None else psf_map(geom.profile, tables=effective_psf_tables(geom))
+    starts = list(range(0, len(patch_ids), chunk_patches))
+    done, pending = {}, []
+    def chunk_args(i):
+        sl = slice(starts[i], starts[i] + chunk_patches); ids = patch_ids[sl]
+        return (ids, [c[sl] for c in counts], [b[ids] for b in inputs['background']], [e[ids] for e in inputs['exposure']],
+                sqrt_ts_threshold, min_distance_px)
+    for i in range(len(starts)):   # reuse what a previous call finished
+        if work_dir is None: pending.append(i); continue
+        csv, rec = _chunk_files(work_dir, i)
+        if rec.is_file() and csv.is_file():
+            saved = json.loads(rec.read_text())
+            if {k: saved.get(k) for k in ('patch_ids', 'inputs_sha1', 'sqrt_ts_threshold', 'min_distance_px')} == _chunk_key(*chunk_args(i)):
+                done[i] = (pd.read_csv(csv), np.asarray(saved['cpu_s'], float)); continue
+        pending.append(i)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm; bar = tqdm(total=len(starts), initial=len(done), desc='TS-map chunks', unit='chunk')
+    def finish(i, args, result):
+        if work_dir is not None:
+            csv, rec = _chunk_files(work_dir, i)
+            write_csv_atomic(result[0], csv)
+            atomic_write_text(rec, json.dumps({**_chunk_key(*args), 'cpu_s': result[1].tolist()}))
+        done[i] = result
+        if bar is not None: bar.update(1)
+    if n_workers == 1:
+        for i in pending:
+            args = chunk_args(i); finish(i, args, _ts_chunk(geom, *args, psf=psf))
+    else:   # at most 2 chunks per worker in flight, so the inputs are not all copied at once
+        with ProcessPoolExecutor(n_workers, mp_context=mp.get_context('fork'), initializer=_init_worker, initargs=(geom, psf)) as pool:
+            running, queue = {}, list(pending)
+            while queue or running:
+                while queue and len(running) < 2 * n_workers:
+                    i = queue.pop(0); args = chunk_args(i); running[pool.submit(_ts_chunk_in_worker, *args)] = (i, args)
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for f in finished: finish(*running.pop(f), f.result())
+    if bar is not None: bar.close()
+    order = sorted(done)
+    return pd.concat([done[i][0] for i in order], ignore_index=True), np.concatenate([done[i][1] for i in order])
+
 # %% ../nbs/32_baseline.ipynb #2962f116
 def in_region(df: pd.DataFrame, geom, patch_ids) -> np.ndarray:
     "True where the position's best patch (farthest from its edge) is one of `patch_ids`."
@@ -228,10 +328,13 @@ def compare_on_region(sky,                       # Sky: its sources are the trut
                       sqrt_ts_threshold: float,  # detection threshold of the likelihood search on sqrt(TS)
                       psf,                       # PSFMap of the TS kernel: psf_map(profile, tables=effective_psf_tables(geom))
                       model=None,                # trained MIUN; None → ideal masks of the sources with TS_exp ≥ sqrt_ts_threshold²
+                      work_dir=None,             # where the TS map's finished chunks are kept (resume); None → nothing written
+                      n_workers: int = 1,        # processes sharing the TS map's chunks
                      ) -> tuple[dict, pd.DataFrame]:  # ({method: (detections in the region, CPU s per patch)}, true sources of the region)
     "Both methods on the same patches: TS-map peaks and the network's (or the ideal) masks, localised, stitched and kept in the region."
     stitch_radius_deg, rule = baseline_stitch_radius_deg(profile), profile.localisation.stitch_rule
-    base_cands, base_cpu = run_baseline(geom, region, counts, inputs, sqrt_ts_threshold, psf=psf)
+    base_cands, base_cpu = resumable_ts_peaks(geom, region, counts, inputs, sqrt_ts_threshold, psf=psf, work_dir=work_dir,
+                                              n_workers=n_workers, progress=work_dir is not None)
     base_det = stitch(candidates_to_sky(base_cands, geom), stitch_radius_deg, rule=rule)
     results = {f'likelihood TS ≥ {sqrt_ts_threshold ** 2:g} (gammapy)': (base_det[in_region(base_det, geom, region)].reset_index(drop=True), base_cpu)}
     if model is not None:
@@ -379,12 +482,39 @@ def completeness_at_matched_fraction(scan: pd.DataFrame,   # purity_scan output
                                  matched_fraction=float(r.matched_fraction)))
     return pd.DataFrame(rows)
 
+# %% ../nbs/32_baseline.ipynb #ep000005
+def equal_purity_on_truth(catalogues: dict,   # {method: detections with glon_deg, glat_deg and a `score` column}
+                          truth: pd.DataFrame, # simulated sources (spectral columns, glon_deg, glat_deg)
+                          profile: Profile,    # localisation.match_radius_deg; real_data: |b| split and flux cuts
+                          levels=MATCHED_FRACTION_LEVELS,  # matched fractions at which completeness is read
+                         ) -> pd.DataFrame:    # method, band, flux_min, level, completeness, completeness_err, n_ref, n_found, ...
+    "Completeness of each list at equal matched fraction against the truth, per |b| band and Flux1000 cut, with binomial errors."
+    rd = profile.real_data
+    ref = truth.assign(Flux1000=band_photon_flux(truth, 1.0, 100.0))
+    rows = [completeness_at_matched_fraction(purity_scan(det, ref, profile.localisation.match_radius_deg, 'score', rd.lat_split_deg,
+                                                         rd.completeness_flux_ph_cm2_s), levels).assign(method=name)
+            for name, det in catalogues.items()]
+    tab = pd.concat(rows, ignore_index=True)
+    return tab[['method'] + [c for c in tab.columns if c != 'method']]
+
+def equal_purity_metrics_on_truth(table: pd.DataFrame,  # equal_purity_on_truth output
+                                  level: float = 0.95,  # matched fraction reported
+                                 ) -> dict:             # {'ep_miun_highb_3e-10_p0.95': completeness, '..._err': error, ...}
+    "The headline numbers of an equal_purity_on_truth table at one matched fraction."
+    out = {}
+    for r in table[np.isclose(table.level, level)].itertuples():
+        key = f"ep_{r.method}_{'highb' if r.band.startswith('|b|>') else 'lowb'}_{r.flux_min:.0e}_p{level:g}"
+        out[key], out[key + '_err'] = float(r.completeness), float(r.completeness_err)
+    return out
+
 # %% ../nbs/32_baseline.ipynb #bst00001
 def run_baseline_stage(run_dir,                 # pipeline run directory (simulate, patching, localisation and miun stages done)
                        profile: Profile,        # the run's profile; threshold: real_data.classical_min_sqrt_ts
                        region_glon_deg: float,  # centre of the compared region [deg]
                        region_glat_deg: float,  # centre of the compared region [deg]
                        n_patches: int,          # test patches compared, nearest to the centre
+                       spread: bool = False,    # True → n_patches spread evenly over the whole sky (spread_patches), not around the centre
+                       n_workers: int = 1,      # processes sharing the TS map's chunks (kept in RUN_DIR/baseline/chunks: resumable)
                       ) -> dict:                # the stage metrics (also RUN_DIR/metrics/baseline.json)
     "The baseline stage: the likelihood TS-map search and the run's MIUN on the same patches of its first test sky, written to RUN_DIR/baseline."
     from fermi_nb.sky import Sky, sky_dir
@@ -393,7 +523,6 @@ def run_baseline_stage(run_dir,                 # pipeline run directory (simula
     from fermi_nb.localisation_files import read_manifest
     from fermi_nb.runner import write_stage_metrics, figure_path, stage_dir
     from fermi_nb.evaluation import completeness_above
-    from fermi_nb.miun import load_miun
     t_stage = time.time()
     warnings.filterwarnings('ignore', module='gammapy')
     run_dir = Path(run_dir); sqrt_ts_threshold = profile.real_data.classical_min_sqrt_ts
@@ -403,7 +532,7 @@ def run_baseline_stage(run_dir,                 # pipeline run directory (simula
     with PatchStore(store_path) as store:   # the very sample the MIUN saw in 30_localisation (same store rows, same recorded seed)
         geom = store.geometry(test_entry['sky_index'])
         inputs = patch_inputs(sky, geom)
-        region = nearest_patches(geom, region_glon_deg, region_glat_deg, n_patches)
+        region = spread_patches(geom, n_patches) if spread else nearest_patches(geom, region_glon_deg, region_glat_deg, n_patches)
         rows = np.flatnonzero(store.sky_index == test_entry['sky_index'])
         if not np.array_equal(store.patch_id[rows], np.arange(geom.n_patches)):
             raise ValueError(f"{store_path}: the rows of test sky {test_entry['sky_index']} are not its patches 0..{geom.n_patches - 1} in order")
@@ -411,8 +540,12 @@ def run_baseline_stage(run_dir,                 # pipeline run directory (simula
             raise ValueError(f"{store_path}: the stored expected counts of test sky {test_entry['sky_seed']} differ from those of the sky itself")
         counts = [c[region] for c in store.sample(rows, np.random.default_rng(test_entry['poisson_seed']))]
     eff_psf = psf_map(profile, tables=effective_psf_tables(geom))
+    out = stage_dir(run_dir, 'baseline')
+    resumable_ts_peaks(geom, region, counts, inputs, sqrt_ts_threshold, psf=eff_psf, work_dir=out, n_workers=n_workers,
+                       progress=True)   # first, before TensorFlow runs: workers fork a process without its threads
+    from fermi_nb.miun import load_miun
     results, truth = compare_on_region(sky, geom, region, counts, inputs, profile, sqrt_ts_threshold, eff_psf,
-                                       load_miun(run_dir / 'miun', profile))
+                                       load_miun(run_dir / 'miun', profile), work_dir=out)   # the TS map read back from its chunks
     table, evals = compare_methods(results, truth, profile.localisation.match_radius_deg)
     p0 = int(region[0])
     ds = patch_dataset(geom, p0, [c[0] for c in counts], [b[p0] for b in inputs['background']], [e[p0] for e in inputs['exposure']], psf=eff_psf)
@@ -425,7 +558,8 @@ def run_baseline_stage(run_dir,                 # pipeline run directory (simula
     at_equal, at_high = compare_at_purity(scans, table.cpu_s_per_patch, common_purity), compare_at_purity(scans, table.cpu_s_per_patch, high_purity)
     if not np.isfinite(at_equal.completeness).all():
         raise RuntimeError(f"run '{run_dir}': a method does not reach the purity of the less pure list ({common_purity:.3f}) in its score scan")
-    out = stage_dir(run_dir, 'baseline')
+    ep = equal_purity_on_truth({k: det for k, (det, _) in zip(('baseline', 'miun'), results.values())}, truth, profile)
+    write_csv_atomic(ep, out / 'equal_purity.csv')
     run_table = table.copy()
     for name in run_table.index:
         c = completeness_above(truth, evals[name]['matches'], sqrt_ts_threshold ** 2)
@@ -445,8 +579,8 @@ def run_baseline_stage(run_dir,                 # pipeline run directory (simula
                    miun_completeness_at_equal_purity=float(at_equal.completeness.iloc[1]),
                    high_purity=high_purity, baseline_completeness_at_high_purity=float(at_high.completeness.iloc[0]),
                    miun_completeness_at_high_purity=float(at_high.completeness.iloc[1]),
-                   cpu_ratio=float(b.cpu_s_per_patch / n.cpu_s_per_patch),
-                   seconds=round(time.time() - t_stage, 1))
+                   cpu_ratio=float(b.cpu_s_per_patch / n.cpu_s_per_patch), spread=bool(spread),
+                   **equal_purity_metrics_on_truth(ep), seconds=round(time.time() - t_stage, 1))
     write_stage_metrics(run_dir, 'baseline', metrics)
     print(run_table.round(4).to_string()); print(json.dumps(metrics, indent=1))
     return metrics

@@ -13,7 +13,7 @@ from .config import Profile, atomic_write_text, write_csv_atomic
 from .data import data_path, real_counts_maps
 from .localisation import candidates_to_sky, stitch
 from .patching import PatchGeometry
-from .baseline import run_baseline, psf_map, effective_psf_tables
+from .baseline import resumable_ts_peaks, psf_map, effective_psf_tables
 
 # %% auto #0
 __all__ = ['fitted_background', 'map_patch_inputs', 'ts_map_detections', 'run_ts_map']
@@ -45,10 +45,6 @@ def map_patch_inputs(geom,                 # PatchGeometry the maps are cut with
             'exposure': [e / np.maximum(o, 1e-30) for e, o in zip(geom.cut(f32(exposure_maps)), ones)]}
 
 # %% ../nbs/51b_ts_map.ipynb #a1b2c309
-def _chunk_paths(work_dir, i: int) -> tuple[Path, Path]:
-    d = Path(work_dir) / 'chunks'
-    return d / f'chunk_{i:04d}.csv', d / f'chunk_{i:04d}.json'
-
 def ts_map_detections(geom,                      # PatchGeometry the inputs were cut with
                       inputs: dict,              # map_patch_inputs output (all patches of the geometry)
                       profile: Profile,          # localisation.stitch_radius_deg / stitch_rule
@@ -58,37 +54,19 @@ def ts_map_detections(geom,                      # PatchGeometry the inputs were
                       work_dir=None,             # where finished chunks are kept (resume); None → nothing written
                       chunk_patches: int = 32,   # patches per chunk
                       psf=None,                  # gammapy PSFMap of the kernel; None → the effective PSF of the patch data
+                      n_workers: int = 1,        # processes sharing the chunks
                       progress: bool = False,    # tqdm progress bar over the chunks
                      ) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:  # (stitched detections, CPU seconds per patch, patch peaks)
     "Likelihood TS-map peaks of the patches of a whole-sky map, stitched into one list; resumable chunk by chunk."
     patch_ids = np.arange(geom.n_patches) if patch_ids is None else np.asarray(patch_ids, int)
-    psf = psf if psf is not None else psf_map(geom.profile, tables=effective_psf_tables(geom))
-    chunks = [patch_ids[i:i + chunk_patches] for i in range(0, len(patch_ids), chunk_patches)]
-    it = range(len(chunks))
-    if progress:
-        from tqdm.auto import tqdm; it = tqdm(it, desc='TS-map chunks', unit='chunk')
-    peaks, cpu = [], []
-    for i in it:
-        ids = chunks[i]
-        if work_dir is not None:
-            csv, done = _chunk_paths(work_dir, i)
-            if done.is_file():
-                rec = json.loads(done.read_text())
-                if rec['patch_ids'] == ids.tolist():
-                    peaks.append(pd.read_csv(csv)); cpu.append(np.asarray(rec['cpu_s'], float)); continue
-        counts = [c[ids] for c in inputs['counts']]
-        pk, c = run_baseline(geom, ids, counts, inputs, min_sqrt_ts, min_distance_px, psf=psf)
-        if work_dir is not None:
-            write_csv_atomic(pk, csv)
-            atomic_write_text(done, json.dumps({'patch_ids': ids.tolist(), 'cpu_s': c.tolist()}))
-        peaks.append(pk); cpu.append(c)
-    peaks = pd.concat(peaks, ignore_index=True)
+    peaks, cpu = resumable_ts_peaks(geom, patch_ids, [c[patch_ids] for c in inputs['counts']], inputs, min_sqrt_ts, min_distance_px,
+                                    psf=psf, work_dir=work_dir, chunk_patches=chunk_patches, n_workers=n_workers, progress=progress)
     loc = profile.localisation
     det = stitch(candidates_to_sky(peaks, geom), loc.stitch_radius_deg, rule=loc.stitch_rule)
     if len(det):   # TS and sqrt(TS) of the stitched source: those of its strongest member (score = the highest sqrt_ts)
         det['sqrt_ts'] = det['score']; det['ts'] = np.sign(det['score']) * det['score'] ** 2
     det = det.sort_values('score', ascending=False, ignore_index=True)
-    return det, np.concatenate(cpu) if cpu else np.zeros(0), peaks
+    return det, cpu, peaks
 
 # %% ../nbs/51b_ts_map.ipynb #tsrun001
 def run_ts_map(run_dir,                  # run directory: the stage writes RUN_DIR/ts_map and metrics/ts_map.json
@@ -97,6 +75,7 @@ def run_ts_map(run_dir,                  # run directory: the stage writes RUN_D
                min_sqrt_ts: float,       # peak threshold on sqrt(TS)
                min_distance_px: int,     # minimum distance between peaks [finest px]
                chunk_patches: int,       # patches per resumable chunk
+               n_workers: int = 1,       # processes sharing the chunks
               ) -> dict:                 # the stage metrics
     "The TS-map stage: fitted background, every patch of the real map (resumable), stitched peaks, cross-match with 4FGL-DR2."
     from fermi_nb.classical import classical_templates
@@ -115,7 +94,7 @@ def run_ts_map(run_dir,                  # run directory: the stage writes RUN_D
     exposure = [np.load(data_path(rd.exposure_map))] if len(counts) == 1 else exposure_maps(profile)
     inputs = map_patch_inputs(geom, counts, backgrounds, exposure)
     det, cpu, peaks = ts_map_detections(geom, inputs, profile, min_sqrt_ts, min_distance_px, work_dir=out,
-                                        chunk_patches=chunk_patches, progress=True)
+                                        chunk_patches=chunk_patches, n_workers=n_workers, progress=True)
     det_csv = write_csv_atomic(det, out / 'ts_map_detections.csv')
     rep = crossmatch_report(det, load_4fgl(profile=profile), rd.crossmatch_radius_deg, rd.lat_split_deg,
                             rd.completeness_flux_ph_cm2_s, plot=False)

@@ -58,6 +58,18 @@ def test_catalogue_written(run_dir):
     cat = read_catalog(fits[0])
     assert len(cat) > 10 and str(cat['RAJ2000'].unit) == 'deg' and cat['Source_Name'][0].startswith('1FNB J')
 
+def test_baseline_stage_at_equal_purity_with_resumable_chunks(run_dir):
+    "32_baseline in a run: both methods per |b| band and flux cut at equal purity, the TS map's chunks kept for resume."
+    import pandas as pd
+    m = json.loads((run_dir / 'metrics' / 'baseline.json').read_text())
+    ep = pd.read_csv(run_dir / 'baseline' / 'equal_purity.csv')
+    assert set(ep.method) == {'baseline', 'miun'} and set(ep.level) == {0.9, 0.95, 0.98}
+    row = ep[(ep.method == 'miun') & (ep.level == 0.95) & ep.band.str.startswith('|b|>') & (ep.flux_min == 3e-10)].iloc[0]
+    assert np.isclose(m['ep_miun_highb_3e-10_p0.95'], row.completeness, equal_nan=True)
+    recs = [json.loads(p.read_text()) for p in sorted((run_dir / 'baseline' / 'chunks').glob('chunk_*.json'))]
+    assert sum(len(r['patch_ids']) for r in recs) == m['n_patches'] and all(len(r['cpu_s']) == len(r['patch_ids']) for r in recs)
+    assert m['spread'] is False and m['baseline_cpu_s_per_patch'] > 0
+
 def test_figures_saved(run_dir):
     pngs = list((run_dir / 'figures').glob('*.png'))
     assert len(pngs) >= 5, pngs

@@ -5,7 +5,8 @@ import numpy as np, pandas as pd, pytest, healpy as hp
 from fermi_nb.config import load_profile
 from fermi_nb.patching import PatchGeometry, synthetic_sky
 from fermi_nb.catalog import crossmatch_report
-from fermi_nb.baseline import purity_scan, completeness_at_matched_fraction, MATCHED_FRACTION_LEVELS
+from fermi_nb.baseline import (purity_scan, completeness_at_matched_fraction, MATCHED_FRACTION_LEVELS, resumable_ts_peaks,
+                               spread_patches, equal_purity_on_truth, equal_purity_metrics_on_truth)
 from fermi_nb.tsmap import fitted_background, map_patch_inputs, ts_map_detections
 from fermi_nb.realsky import equal_purity_table, equal_purity_wide, equal_purity_metrics, score_column
 
@@ -94,6 +95,53 @@ def test_ts_map_detections_finds_sources_and_resumes(demo_sky, tmp_path):
     (tmp_path / 'chunks' / 'chunk_0001.json').unlink()                  # an interrupted run: the second chunk is redone
     again, cpu2, _ = ts_map_detections(geom, inputs, prof, 3.0, 2, patch_ids=ids, work_dir=tmp_path, chunk_patches=1)
     assert cpu2[0] == cpu[0] and len(again) == len(det) and np.allclose(again.score, det.score)
+
+def test_resumable_ts_peaks_refuses_stale_chunks_and_shares_workers(demo_sky, tmp_path):
+    prof, geom, ids, inputs, truth = demo_sky
+    counts = [c[ids] for c in inputs['counts']]
+    first, cpu = resumable_ts_peaks(geom, ids, counts, inputs, 3.0, 2, work_dir=tmp_path, chunk_patches=1)
+    rec = json.loads((tmp_path / 'chunks' / 'chunk_0000.json').read_text())
+    assert rec['patch_ids'] == [int(ids[0])] and len(rec['inputs_sha1']) == 40 and rec['sqrt_ts_threshold'] == 3.0
+    # other counts in the first patch: its chunk is recomputed (new peaks), the second chunk is read back (same CPU record)
+    bright = [c.copy() for c in counts]; bright[0][0, 30:33, 30:33] += 400.0
+    changed, cpu2 = resumable_ts_peaks(geom, ids, bright, inputs, 3.0, 2, work_dir=tmp_path, chunk_patches=1)
+    assert cpu2[1] == cpu[1] and cpu2[0] != cpu[0]
+    assert len(changed[changed.patch_id == ids[0]]) > len(first[first.patch_id == ids[0]]) or changed.sqrt_ts.max() > first.sqrt_ts.max()
+    assert json.loads((tmp_path / 'chunks' / 'chunk_0000.json').read_text())['inputs_sha1'] != rec['inputs_sha1']
+    # a higher threshold is not served from the chunks of the lower one
+    strict, _ = resumable_ts_peaks(geom, ids, counts, inputs, 15.0, 2, work_dir=tmp_path, chunk_patches=1)
+    assert first.sqrt_ts.min() < 15.0 <= strict.sqrt_ts.min() and len(strict) < len(first)
+    assert json.loads((tmp_path / 'chunks' / 'chunk_0001.json').read_text())['sqrt_ts_threshold'] == 15.0
+    # two worker processes give the same peaks as one
+    shared, cpu_shared = resumable_ts_peaks(geom, ids, counts, inputs, 3.0, 2, chunk_patches=1, n_workers=2)
+    assert len(shared) == len(first) and np.allclose(shared[['x_px', 'y_px', 'sqrt_ts']], first[['x_px', 'y_px', 'sqrt_ts']])
+    assert len(cpu_shared) == 2 and (cpu_shared > 0).all()
+    with pytest.raises(ValueError, match='no patches'): resumable_ts_peaks(geom, [], counts, inputs, 3.0)
+
+def test_spread_patches_cover_both_bands(demo_sky):
+    prof, geom, *_ = demo_sky
+    ids = spread_patches(geom, 128)
+    b = geom.centres_glat_deg[ids]
+    assert len(ids) == 128 and len(np.unique(ids)) == 128 and b.max() > 60 and b.min() < -60
+    frac_plane = np.mean(np.abs(b) < 10)   # area fraction of |b| < 10°: sin(10°) = 0.17
+    assert 0.10 < frac_plane < 0.25
+    with pytest.raises(ValueError, match='n_patches must be 1..768'): spread_patches(geom, 0)
+
+def test_equal_purity_on_truth_reads_both_lists(monkeypatch):
+    det, ref = _random_catalogues(3)
+    prof = load_profile('real573w', {'localisation.match_radius_deg': 0.5})
+    truth = ref.assign(spectrum_type='PowerLaw')
+    from fermi_nb import baseline
+    monkeypatch.setattr(baseline, 'band_photon_flux', lambda df, lo, hi: df['Flux1000'].to_numpy(float))   # the truth's flux given
+    tab = equal_purity_on_truth({'miun': det, 'baseline': det.assign(score=-det.score)}, truth, prof)
+    direct = completeness_at_matched_fraction(purity_scan(det, ref, 0.5, 'score', 10.0, (1e-9, 3e-10)))
+    mine = tab[tab.method == 'miun'].drop(columns='method').reset_index(drop=True)
+    pd.testing.assert_frame_equal(mine, direct)
+    m = equal_purity_metrics_on_truth(tab)
+    row = direct[(direct.level == 0.95) & direct.band.str.startswith('|b|>') & (direct.flux_min == 3e-10)].iloc[0]
+    assert np.isclose(m['ep_miun_highb_3e-10_p0.95'], row.completeness, equal_nan=True)
+    assert np.isclose(m['ep_miun_highb_3e-10_p0.95_err'], row.completeness_err, equal_nan=True)
+    assert len(m) == 16
 
 def test_map_patch_inputs_checks_maps(demo_sky):
     prof, geom, *_ = demo_sky
