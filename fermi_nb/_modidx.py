@@ -993,5 +993,6 @@ d = { 'settings': { 'branch': 'main',
                                                                                'fermi_nb/systematics.py')},
             'fermi_nb.tsmap': { 'fermi_nb.tsmap.fitted_background': ('ts_map.html#fitted_background', 'fermi_nb/tsmap.py'),
                                 'fermi_nb.tsmap.map_patch_inputs': ('ts_map.html#map_patch_inputs', 'fermi_nb/tsmap.py'),
+                                'fermi_nb.tsmap.real_map_ts_inputs': ('ts_map.html#real_map_ts_inputs', 'fermi_nb/tsmap.py'),
                                 'fermi_nb.tsmap.run_ts_map': ('ts_map.html#run_ts_map', 'fermi_nb/tsmap.py'),
                                 'fermi_nb.tsmap.ts_map_detections': ('ts_map.html#ts_map_detections', 'fermi_nb/tsmap.py')}}}

@@ -16,7 +16,7 @@ from .patching import PatchGeometry
 from .baseline import resumable_ts_peaks, psf_map, effective_psf_tables
 
 # %% auto #0
-__all__ = ['fitted_background', 'map_patch_inputs', 'ts_map_detections', 'run_ts_map']
+__all__ = ['fitted_background', 'map_patch_inputs', 'ts_map_detections', 'real_map_ts_inputs', 'run_ts_map']
 
 # %% ../nbs/51b_ts_map.ipynb #a1b2c307
 def fitted_background(counts_map: np.ndarray,  # observed counts, one HEALPix map
@@ -69,6 +69,22 @@ def ts_map_detections(geom,                      # PatchGeometry the inputs were
     return det, cpu, peaks
 
 # %% ../nbs/51b_ts_map.ipynb #tsrun001
+def real_map_ts_inputs(profile: Profile,   # profile with real_data (counts, exposure, mask, templates)
+                       geom,               # the unrotated PatchGeometry the real map is cut with
+                      ) -> tuple[dict, dict]:  # (map_patch_inputs of the real map, fitted template norms)
+    "The TS map's inputs on the real map: counts, the diffuse templates fitted with the known sources masked, exposure; cut into patches."
+    from fermi_nb.classical import classical_templates
+    rd = profile.real_data
+    counts = real_counts_maps(profile)
+    mask = np.load(data_path(rd.source_mask)).astype(bool) if rd.source_mask else None
+    templates = classical_templates(profile)
+    fits = [fitted_background(c, templates, mask) for c in counts]   # the templates' norms free in every energy bin
+    backgrounds = [b for b, _ in fits]
+    norms = fits[0][1] if len(fits) == 1 else {f'{Path(k).stem}_bin{i}': v for i, (_, n) in enumerate(fits) for k, v in n.items()}
+    from fermi_nb.instrument import exposure_maps   # several bins: the profile's exposure of each bin (its energy dependence)
+    exposure = [np.load(data_path(rd.exposure_map))] if len(counts) == 1 else exposure_maps(profile)
+    return map_patch_inputs(geom, counts, backgrounds, exposure), norms
+
 def run_ts_map(run_dir,                  # run directory: the stage writes RUN_DIR/ts_map and metrics/ts_map.json
                profile: Profile,         # the run's profile (real_data: counts, exposure, mask, 4FGL-DR2)
                geom,                     # the unrotated PatchGeometry the real map is cut with (None: built from the profile)
@@ -78,21 +94,12 @@ def run_ts_map(run_dir,                  # run directory: the stage writes RUN_D
                n_workers: int = 1,       # processes sharing the chunks
               ) -> dict:                 # the stage metrics
     "The TS-map stage: fitted background, every patch of the real map (resumable), stitched peaks, cross-match with 4FGL-DR2."
-    from fermi_nb.classical import classical_templates
     from fermi_nb.runner import write_stage_metrics, stage_dir
     from fermi_nb.catalog import load_4fgl, crossmatch_report, report_headline
     rd = profile.real_data
     geom = geom if geom is not None else PatchGeometry.build(profile)
     out = stage_dir(run_dir, 'ts_map'); t_stage = time.time()
-    counts = real_counts_maps(profile)
-    mask = np.load(data_path(rd.source_mask)).astype(bool) if rd.source_mask else None
-    templates = classical_templates(profile)
-    fits = [fitted_background(c, templates, mask) for c in counts]   # the templates' norms free in every energy bin
-    backgrounds = [b for b, _ in fits]
-    norms = fits[0][1] if len(fits) == 1 else {f'{Path(k).stem}_bin{i}': v for i, (_, n) in enumerate(fits) for k, v in n.items()}
-    from fermi_nb.instrument import exposure_maps   # several bins: the profile's exposure of each bin (its energy dependence)
-    exposure = [np.load(data_path(rd.exposure_map))] if len(counts) == 1 else exposure_maps(profile)
-    inputs = map_patch_inputs(geom, counts, backgrounds, exposure)
+    inputs, norms = real_map_ts_inputs(profile, geom)
     det, cpu, peaks = ts_map_detections(geom, inputs, profile, min_sqrt_ts, min_distance_px, work_dir=out,
                                         chunk_patches=chunk_patches, n_workers=n_workers, progress=True)
     det_csv = write_csv_atomic(det, out / 'ts_map_detections.csv')
