@@ -267,7 +267,8 @@ def resumable_ts_peaks(geom,                      # PatchGeometry the inputs wer
         csv, rec = _chunk_files(work_dir, i)
         if rec.is_file() and csv.is_file():
             saved = json.loads(rec.read_text())
-            if {k: saved.get(k) for k in ('patch_ids', 'inputs_sha1', 'sqrt_ts_threshold', 'min_distance_px')} == _chunk_key(*chunk_args(i)):
+            key = _chunk_key(*chunk_args(i))
+            if {k: saved.get(k) for k in key} == key:
                 done[i] = (pd.read_csv(csv), np.asarray(saved['cpu_s'], float)); continue
         pending.append(i)
     bar = None
@@ -284,7 +285,8 @@ def resumable_ts_peaks(geom,                      # PatchGeometry the inputs wer
         for i in pending:
             args = chunk_args(i); finish(i, args, _ts_chunk(geom, *args, psf=psf))
     else:   # at most 2 chunks per worker in flight, so the inputs are not all copied at once
-        with ProcessPoolExecutor(n_workers, mp_context=mp.get_context('fork'), initializer=_init_worker, initargs=(geom, psf)) as pool:
+        fork = mp.get_context('fork')
+        with ProcessPoolExecutor(n_workers, mp_context=fork, initializer=_init_worker, initargs=(geom, psf)) as pool:
             running, queue = {}, list(pending)
             while queue or running:
                 while queue and len(running) < 2 * n_workers:
