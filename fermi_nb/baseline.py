@@ -21,12 +21,12 @@ from .evaluation import evaluate, match_catalogs
 from .population import band_photon_flux
 
 # %% auto #0
-__all__ = ['MATCHED_FRACTION_LEVELS', 'patch_inputs', 'nearest_patches', 'spread_patches', 'to_finest', 'energy_axes',
-           'patch_wcs', 'psf_map', 'effective_psf_tables', 'patch_dataset', 'ts_peaks', 'run_baseline',
+__all__ = ['MATCHED_FRACTION_LEVELS', 'CATALOGUE_PREFIXES', 'patch_inputs', 'nearest_patches', 'spread_patches', 'to_finest',
+           'energy_axes', 'patch_wcs', 'psf_map', 'effective_psf_tables', 'patch_dataset', 'ts_peaks', 'run_baseline',
            'resumable_ts_peaks', 'in_region', 'compare_methods', 'baseline_stitch_radius_deg', 'compare_on_region',
            'plot_baseline_comparison', 'score_scan', 'completeness_at_purity', 'compare_at_purity', 'purity_scan',
-           'completeness_at_matched_fraction', 'equal_purity_on_truth', 'equal_purity_metrics_on_truth',
-           'run_baseline_stage']
+           'completeness_at_matched_fraction', 'score_column', 'equal_purity_table', 'equal_purity_metrics',
+           'equal_purity_on_truth', 'equal_purity_metrics_on_truth', 'run_baseline_stage']
 
 # %% ../nbs/32_baseline.ipynb #eeaae7a1
 def patch_inputs(sky,           # Sky (05_sky): counts(k), diffuse_counts[k], exposure[k]
@@ -485,29 +485,56 @@ def completeness_at_matched_fraction(scan: pd.DataFrame,   # purity_scan output
     return pd.DataFrame(rows)
 
 # %% ../nbs/32_baseline.ipynb #ep000005
+CATALOGUE_PREFIXES = {'DL': 'dl', 'TS map': 'ts_map', 'classical': 'classical'}   # metric-key prefix of each compared catalogue
+
+def score_column(det: pd.DataFrame,  # detections of one catalogue
+                ) -> str:            # the column it is ranked by
+    "`p_real` where the detections are characterised, else `score` (the detector's probability, or √TS of a likelihood or aperture search)."
+    return 'p_real' if 'p_real' in det.columns and det['p_real'].notna().any() else 'score'
+
+def equal_purity_table(catalogues: dict,        # {name: detections}, each ranked by its score_column
+                       ref: pd.DataFrame,       # reference with Flux1000 (load_4fgl, or the true sources of a simulated sky)
+                       profile: Profile,        # real_data: association radius, |b| split, flux cuts
+                       levels=MATCHED_FRACTION_LEVELS,  # matched fractions at which completeness is read
+                       radius_deg: float = None,        # association radius [deg]; None → real_data.crossmatch_radius_deg
+                      ) -> tuple[pd.DataFrame, dict]:   # (catalogue, score, band, flux_min, level, completeness, completeness_err, n_ref, n_found, min_score, n_det, matched_fraction; {name: purity_scan})
+    "Completeness of each catalogue at equal matched fraction, per |b| band and flux cut, with binomial errors."
+    rd = profile.real_data
+    rows, scans = [], {}
+    for name, det in catalogues.items():
+        col = score_column(det)
+        scans[name] = purity_scan(det, ref, radius_deg or rd.crossmatch_radius_deg, col, rd.lat_split_deg, rd.completeness_flux_ph_cm2_s)
+        rows.append(completeness_at_matched_fraction(scans[name], levels).assign(catalogue=name, score=col))
+    tab = pd.concat(rows, ignore_index=True)
+    return tab[['catalogue', 'score'] + [c for c in tab.columns if c not in ('catalogue', 'score')]], scans
+
+def equal_purity_metrics(table: pd.DataFrame,  # equal_purity_table output
+                         prefixes: dict = None, # {catalogue: key prefix}; None → CATALOGUE_PREFIXES
+                        ) -> dict:             # {'ep_dl_highb_1e-09_p0.95': completeness, '..._err': its error, ...}
+    "Flat run metrics of an equal-purity table."
+    prefixes = prefixes or CATALOGUE_PREFIXES
+    out = {}
+    for r in table.itertuples():
+        key = f"ep_{prefixes.get(r.catalogue, r.catalogue)}_{'highb' if '>' in r.band else 'lowb'}_{r.flux_min:.0e}_p{r.level:g}"
+        out[key], out[key + '_err'] = float(r.completeness), float(r.completeness_err)
+    return out
+
 def equal_purity_on_truth(catalogues: dict,   # {method: detections with glon_deg, glat_deg and a `score` column}
                           truth: pd.DataFrame, # simulated sources (spectral columns, glon_deg, glat_deg)
                           profile: Profile,    # localisation.match_radius_deg; real_data: |b| split and flux cuts
                           levels=MATCHED_FRACTION_LEVELS,  # matched fractions at which completeness is read
                          ) -> pd.DataFrame:    # method, band, flux_min, level, completeness, completeness_err, n_ref, n_found, ...
-    "Completeness of each list at equal matched fraction against the truth, per |b| band and Flux1000 cut, with binomial errors."
-    rd = profile.real_data
+    "equal_purity_table against the truth (Flux1000 from the spectra) with the stage's truth-matching radius."
     ref = truth.assign(Flux1000=band_photon_flux(truth, 1.0, 100.0))
-    rows = [completeness_at_matched_fraction(purity_scan(det, ref, profile.localisation.match_radius_deg, 'score', rd.lat_split_deg,
-                                                         rd.completeness_flux_ph_cm2_s), levels).assign(method=name)
-            for name, det in catalogues.items()]
-    tab = pd.concat(rows, ignore_index=True)
-    return tab[['method'] + [c for c in tab.columns if c != 'method']]
+    tab, _ = equal_purity_table(catalogues, ref, profile, levels, radius_deg=profile.localisation.match_radius_deg)
+    return tab.drop(columns='score').rename(columns={'catalogue': 'method'})
 
 def equal_purity_metrics_on_truth(table: pd.DataFrame,  # equal_purity_on_truth output
                                   level: float = 0.95,  # matched fraction reported
                                  ) -> dict:             # {'ep_miun_highb_3e-10_p0.95': completeness, '..._err': error, ...}
-    "The headline numbers of an equal_purity_on_truth table at one matched fraction."
-    out = {}
-    for r in table[np.isclose(table.level, level)].itertuples():
-        key = f"ep_{r.method}_{'highb' if r.band.startswith('|b|>') else 'lowb'}_{r.flux_min:.0e}_p{level:g}"
-        out[key], out[key + '_err'] = float(r.completeness), float(r.completeness_err)
-    return out
+    "equal_purity_metrics of an equal_purity_on_truth table at one matched fraction, keyed by the method names."
+    at_level = table[np.isclose(table.level, level)].rename(columns={'method': 'catalogue'})
+    return equal_purity_metrics(at_level, prefixes={name: name for name in at_level.catalogue})
 
 # %% ../nbs/32_baseline.ipynb #bst00001
 def run_baseline_stage(run_dir,                 # pipeline run directory (simulate, patching, localisation and miun stages done)

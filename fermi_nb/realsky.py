@@ -12,7 +12,8 @@ import healpy as hp
 from .config import load_profile, Profile, ProfileError
 from .data import have_data, data_path, real_counts_maps
 from .patching import PatchGeometry
-from .baseline import purity_scan, completeness_at_matched_fraction, MATCHED_FRACTION_LEVELS
+from .baseline import (purity_scan, completeness_at_matched_fraction, MATCHED_FRACTION_LEVELS, CATALOGUE_PREFIXES,
+                               score_column, equal_purity_table, equal_purity_metrics)
 from .localisation import localise
 from .localisation_files import run_localisation_profile
 from .geometry import is_high_latitude
@@ -22,13 +23,12 @@ from .catalog import (write_catalog, read_catalog, load_4fgl, crossmatch, crossm
                               characterisation_model_dir, profile_data_files)
 
 # %% auto #0
-__all__ = ['GOALS_DL', 'CLASSICAL_ISSUE', 'EQUAL_PURITY_HEADLINE_LEVELS', 'CATALOGUE_PREFIXES', 'LIMIT_TS_LEVELS',
-           'detect_sources', 'characterise_counts', 'headline_goals', 'headline_columns', 'crossmatch_reports',
-           'headline_table', 'goal_check', 'plot_headlines', 'score_column', 'equal_purity_table', 'equal_purity_wide',
-           'equal_purity_metrics', 'plot_equal_purity', 'load_classical', 'load_ts_map', 'build_real_sky',
-           'flux_vs_reference', 'plot_flux_vs_reference', 'localisation_ceiling', 'expected_ts_4fgl', 'limit_table',
-           'statistical_limit', 'simulated_test_counts', 'real_sky_figures', 'run_real_sky', 'plot_sky_points',
-           'real_sky_summary', 'catalog_cli']
+__all__ = ['GOALS_DL', 'CLASSICAL_ISSUE', 'EQUAL_PURITY_HEADLINE_LEVELS', 'LIMIT_TS_LEVELS', 'detect_sources',
+           'characterise_counts', 'headline_goals', 'headline_columns', 'crossmatch_reports', 'headline_table',
+           'goal_check', 'plot_headlines', 'equal_purity_wide', 'plot_equal_purity', 'load_classical', 'load_ts_map',
+           'build_real_sky', 'flux_vs_reference', 'plot_flux_vs_reference', 'localisation_ceiling', 'expected_ts_4fgl',
+           'limit_table', 'statistical_limit', 'simulated_test_counts', 'real_sky_figures', 'run_real_sky',
+           'plot_sky_points', 'real_sky_summary', 'catalog_cli']
 
 # %% ../nbs/52_real_sky.ipynb #38fdc87b
 def detect_sources(counts_maps: list,         # per bin: whole-sky HEALPix counts map at nside[k]
@@ -140,28 +140,6 @@ def plot_headlines(table: pd.DataFrame,    # headline_table output
 
 # %% ../nbs/52_real_sky.ipynb #ep520001
 EQUAL_PURITY_HEADLINE_LEVELS = (0.95, 0.98)   # matched fractions of the headline table (every level of MATCHED_FRACTION_LEVELS is recorded)
-CATALOGUE_PREFIXES = {'DL': 'dl', 'TS map': 'ts_map', 'classical': 'classical'}   # metric-key prefix of each compared catalogue
-
-def score_column(det: pd.DataFrame,  # detections of one catalogue
-                ) -> str:            # the column it is ranked by
-    "`p_real` where the detections are characterised, else `score` (the detector's probability, or √TS of a likelihood or aperture search)."
-    return 'p_real' if 'p_real' in det.columns and det['p_real'].notna().any() else 'score'
-
-def equal_purity_table(catalogues: dict,        # {name: detections}, each ranked by its score_column
-                       ref: pd.DataFrame,       # reference with Flux1000 (load_4fgl, or the true sources of a simulated sky)
-                       profile: Profile,        # real_data: association radius, |b| split, flux cuts
-                       levels=MATCHED_FRACTION_LEVELS,  # matched fractions at which completeness is read
-                      ) -> tuple[pd.DataFrame, dict]:   # (catalogue, score, band, flux_min, level, completeness, completeness_err, n_ref, n_found, min_score, n_det, matched_fraction; {name: purity_scan})
-    "Completeness of each catalogue at equal matched fraction, per |b| band and flux cut, with binomial errors."
-    rd = profile.real_data
-    rows, scans = [], {}
-    for name, det in catalogues.items():
-        col = score_column(det)
-        scans[name] = purity_scan(det, ref, rd.crossmatch_radius_deg, col, rd.lat_split_deg, rd.completeness_flux_ph_cm2_s)
-        rows.append(completeness_at_matched_fraction(scans[name], levels).assign(catalogue=name, score=col))
-    tab = pd.concat(rows, ignore_index=True)
-    return tab[['catalogue', 'score'] + [c for c in tab.columns if c not in ('catalogue', 'score')]], scans
-
 def equal_purity_wide(table: pd.DataFrame,   # equal_purity_table output
                       levels=EQUAL_PURITY_HEADLINE_LEVELS,  # matched fractions shown
                       errors: bool = False,  # True → 'c ± err' text instead of numbers
@@ -173,17 +151,6 @@ def equal_purity_wide(table: pd.DataFrame,   # equal_purity_table output
                   if errors else t['completeness'])
     return (t.pivot(index='catalogue', columns='column', values='value')
              .reindex(index=list(dict.fromkeys(t['catalogue'])), columns=list(dict.fromkeys(t['column']))))
-
-def equal_purity_metrics(table: pd.DataFrame,  # equal_purity_table output
-                         prefixes: dict = None, # {catalogue: key prefix}; None → CATALOGUE_PREFIXES
-                        ) -> dict:             # {'ep_dl_highb_1e-09_p0.95': completeness, '..._err': its error, ...}
-    "Flat run metrics of an equal-purity table."
-    prefixes = prefixes or CATALOGUE_PREFIXES
-    out = {}
-    for r in table.itertuples():
-        key = f"ep_{prefixes.get(r.catalogue, r.catalogue)}_{'highb' if '>' in r.band else 'lowb'}_{r.flux_min:.0e}_p{r.level:g}"
-        out[key], out[key + '_err'] = float(r.completeness), float(r.completeness_err)
-    return out
 
 def plot_equal_purity(scans: dict,           # {catalogue: purity_scan}
                       flux_cuts,             # Flux1000 cuts, one row of panels each [ph cm⁻² s⁻¹]

@@ -21,6 +21,7 @@ from fermi_nb.baseline import patch_dataset, ts_peaks, psf_map, effective_psf_ta
 from fermi_nb.tsmap import real_map_ts_inputs
 from fermi_nb.realsky import expected_ts_4fgl
 from fermi_nb.catalog import crossmatch
+from fermi_nb.geometry import is_high_latitude
 
 MIN_EXPECTED_TS = 25.0
 N_HIGH_PATCHES = 128      # high-latitude comparison: sources whose best patch is one of these
@@ -66,17 +67,17 @@ def main(runs, out):
     inputs, _ = real_map_ts_inputs(p, geom); psf = psf_map(p, tables=effective_psf_tables(geom))
     ets = expected_ts_4fgl(p)
     bright = ets[ets.expected_ts >= MIN_EXPECTED_TS].reset_index(drop=True)
-    plane = np.abs(bright.glat_deg) < rd.lat_split_deg
+    plane = ~is_high_latitude(bright.glat_deg, rd.lat_split_deg)
     best, _ = geom.best_patch(bright.glon_deg.to_numpy(float), bright.glat_deg.to_numpy(float))
     high = ~plane & np.isin(best, spread_patches(geom, N_HIGH_PATCHES))
     t = ts_at_sources(geom, inputs, psf, bright[plane | high].reset_index(drop=True), rd.crossmatch_radius_deg)
-    t['band'] = np.where(np.abs(t.glat_deg) < rd.lat_split_deg, f'|b|<{rd.lat_split_deg:g}', f'|b|>{rd.lat_split_deg:g}')
+    t['band'] = np.where(~is_high_latitude(t.glat_deg, rd.lat_split_deg), f'|b|<{rd.lat_split_deg:g}', f'|b|>{rd.lat_split_deg:g}')
     res = {'runs': [r.name for r in runs], 'min_expected_ts': MIN_EXPECTED_TS, 'radius_deg': rd.crossmatch_radius_deg,
            'n_high_patches': N_HIGH_PATCHES, 'cpu_s': round(time.process_time() - t0, 1), 'by_run': {}}
     for r in runs:
         dl = pd.read_csv(r / 'real_sky' / 'detections.csv')
         m = crossmatch(t, dl, rd.crossmatch_radius_deg, one_to_one=False)
-        found = m.sort_values('idx_cat').idx_ref.to_numpy() >= 0
+        found = m.idx_ref.to_numpy() >= 0   # one row per source, in order
         res['by_run'][r.name] = {b: summary(t[t.band == b].reset_index(drop=True), found[(t.band == b).to_numpy()])
                                 for b in sorted(t.band.unique())}
         t[f'dl_found_{r.name}'] = found

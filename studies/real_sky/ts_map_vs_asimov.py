@@ -29,7 +29,8 @@ from fermi_nb.patching import PatchGeometry
 from fermi_nb.localisation import candidates_to_sky, stitch
 from fermi_nb.localisation_files import read_manifest
 from fermi_nb.sky import Sky, sky_dir
-from fermi_nb.geometry import lonlat_to_unit, chord_of_deg
+from fermi_nb.geometry import lonlat_to_unit, chord_of_deg, is_high_latitude
+from fermi_nb.catalog import crossmatch
 from fermi_nb.realsky import load_ts_map, expected_ts_4fgl
 
 TS_BINS = [(25, 50), (50, 100), (100, np.inf)]
@@ -38,15 +39,14 @@ ISOLATION_DEG, ISOLATION_MIN_TS = 1.0, 4.0
 
 def ratios(sources: pd.DataFrame, det: pd.DataFrame, radius_deg: float, lat_split_deg: float) -> dict:
     "Median sqrt(TS)/sqrt(expected TS) and the fraction found per expected-TS bin, all and isolated, at |b| > lat_split_deg."
+    j = crossmatch(sources, det, radius_deg, one_to_one=False).idx_ref.to_numpy()   # nearest detection within the radius
+    found = j >= 0
     u_src = lonlat_to_unit(sources.glon_deg.to_numpy(float), sources.glat_deg.to_numpy(float))
-    u_det = lonlat_to_unit(det.glon_deg.to_numpy(float), det.glat_deg.to_numpy(float))
-    dist, j = cKDTree(u_det).query(u_src, distance_upper_bound=chord_of_deg(radius_deg))
-    found = np.isfinite(dist)
     ts_exp = sources.expected_ts.to_numpy(float)
     seen = ts_exp > ISOLATION_MIN_TS
     n_near = np.array([len(x) for x in cKDTree(u_src[seen]).query_ball_point(u_src, chord_of_deg(ISOLATION_DEG))]) - seen
-    high = np.abs(sources.glat_deg.to_numpy(float)) > lat_split_deg
-    sqrt_ts = np.where(found, det.score.to_numpy(float)[np.minimum(j, len(det) - 1)], np.nan)
+    high = is_high_latitude(sources.glat_deg, lat_split_deg)
+    sqrt_ts = np.where(found, det.score.to_numpy(float)[j], np.nan)
     out = {}
     for lo, hi in TS_BINS:
         sel = high & (ts_exp >= lo) & (ts_exp < hi)
