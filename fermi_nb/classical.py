@@ -11,7 +11,7 @@ import pandas as pd
 import healpy as hp
 from scipy.spatial import cKDTree
 from .config import load_profile, Profile
-from .data import have_data, data_path, load_map, validate_map, real_counts_maps
+from .data import have_data, load_map, validate_map, real_counts_maps, real_exposure_map, real_source_mask
 from .diffuse import fit_templates_poisson, model_components, TEMPLATE_KEYS
 from .geometry import lonlat_to_unit
 from .catalog import crossmatch, crossmatch_report, load_4fgl, write_catalog
@@ -124,10 +124,9 @@ def classical_catalog(counts: np.ndarray,    # observed counts map (HEALPix RING
 def classical_real_map(profile: Profile,  # profile with real_data: counts (one or several energy bins), exposure, source mask
                       ) -> pd.DataFrame:  # 51_classical's classical_catalog output (attrs['norms']: the fitted template norms)
     "The classical search on the profile's real map: all energy bins summed, its exposure, templates and source mask."
-    rd = profile.real_data
     counts = np.sum(real_counts_maps(profile), axis=0)   # an aperture search of all energy bins together
-    mask = np.load(data_path(rd.source_mask)).astype(bool) if rd.source_mask else None
-    return classical_catalog(counts, np.load(data_path(rd.exposure_map)), classical_templates(profile), mask, profile)
+    exposure, mask = real_exposure_map(profile, len(counts)), real_source_mask(profile, len(counts))
+    return classical_catalog(counts, exposure, classical_templates(profile), mask, profile)
 
 def write_classical_stage(run_dir,            # pipeline run directory
                           out_dir,            # where the catalogue was written (RUN_DIR/classical)

@@ -15,7 +15,8 @@ from .config import Profile
 # %% auto #0
 __all__ = ['DATA_ENV', 'CACHE_ENV', 'MANIFEST_ENV', 'DataError', 'ManifestEntry', 'manifest_path', 'load_manifest', 'sha256_of',
            'cache_dir', 'search_dirs', 'locate', 'have_data', 'data_path', 'data_status', 'data_dir_problem',
-           'profile_data_keys', 'check_data_files', 'validate_map', 'load_map', 'real_counts_maps']
+           'profile_data_keys', 'check_data_files', 'validate_map', 'load_map', 'real_counts_maps', 'real_exposure_map',
+           'real_source_mask']
 
 # %% ../nbs/01_data.ipynb #a164429a
 DATA_ENV = 'FERMI_NB_DATA'          # environment variable naming the local data directory
@@ -247,3 +248,20 @@ def real_counts_maps(profile: Profile,  # profile with real_data.counts_map: (np
     if not np.all(np.isfinite(counts)) or np.any(counts < 0):
         raise ValueError(f"real_data.counts_map '{rd.counts_map}': counts must be finite and >= 0")
     return list(counts) if profile.n_bins > 1 else [counts]
+
+# %% ../nbs/01_data.ipynb #realexp1
+def real_exposure_map(profile: Profile,  # profile with real_data.exposure_map
+                      npix: int,         # pixels of the counts map the exposure belongs to
+                     ):  # -> np.ndarray: [cm² s] per pixel, float64
+    "The real map's exposure: checksum-verified, the counts map's pixels, every pixel > 0; DataError naming the file otherwise."
+    import numpy as np
+    rd = profile.real_data
+    if not rd.exposure_map: raise ValueError(f"profile '{profile.name}' names no real_data.exposure_map")
+    return np.asarray(load_map(rd.exposure_map, npix=npix, positive=True), float)
+
+def real_source_mask(profile: Profile,  # profile with real_data.source_mask (None: no mask)
+                     npix: int,         # pixels of the counts map it masks
+                    ):  # -> np.ndarray | None: True = a known source's pixel
+    "The real map's known-source mask (checksum-verified, the counts map's pixels), or None when the profile names none."
+    rd = profile.real_data
+    return load_map(rd.source_mask, npix=npix).astype(bool) if rd.source_mask else None

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import healpy as hp
 from .config import Profile, atomic_write_text, write_csv_atomic
-from .data import data_path, real_counts_maps
+from .data import real_counts_maps, real_exposure_map, real_source_mask
 from .localisation import candidates_to_sky, stitch
 from .patching import PatchGeometry
 from .baseline import resumable_ts_peaks, psf_map, effective_psf_tables
@@ -74,15 +74,14 @@ def real_map_ts_inputs(profile: Profile,   # profile with real_data (counts, exp
                       ) -> tuple[dict, dict]:  # (map_patch_inputs of the real map, fitted template norms)
     "The TS map's inputs on the real map: counts, the diffuse templates fitted with the known sources masked, exposure; cut into patches."
     from fermi_nb.classical import classical_templates
-    rd = profile.real_data
     counts = real_counts_maps(profile)
-    mask = np.load(data_path(rd.source_mask)).astype(bool) if rd.source_mask else None
+    mask = real_source_mask(profile, len(counts[0]))
     templates = classical_templates(profile)
     fits = [fitted_background(c, templates, mask) for c in counts]   # the templates' norms free in every energy bin
     backgrounds = [b for b, _ in fits]
     norms = fits[0][1] if len(fits) == 1 else {f'{Path(k).stem}_bin{i}': v for i, (_, n) in enumerate(fits) for k, v in n.items()}
     from fermi_nb.instrument import exposure_maps   # several bins: the profile's exposure of each bin (its energy dependence)
-    exposure = [np.load(data_path(rd.exposure_map))] if len(counts) == 1 else exposure_maps(profile)
+    exposure = [real_exposure_map(profile, len(counts[0]))] if len(counts) == 1 else exposure_maps(profile)
     return map_patch_inputs(geom, counts, backgrounds, exposure), norms
 
 def run_ts_map(run_dir,                  # run directory: the stage writes RUN_DIR/ts_map and metrics/ts_map.json

@@ -192,3 +192,17 @@ def test_real_counts_maps_reads_one_map_per_energy_group(tmp_path):
     assert len(maps) == 2 and np.array_equal(maps[1], counts[1])
     np.save(tmp_path / 'c.npy', counts[0])
     with pytest.raises(ValueError, match=r'expected \(2, 49152\)'): real_counts_maps(prof)
+
+def test_real_exposure_and_mask_are_checked_against_the_counts(tmp_path):
+    "The real map's exposure and source mask are read through the manifest's checks: the counts' pixels, a positive exposure."
+    from fermi_nb.data import DataError, real_exposure_map, real_source_mask
+    npix = hp.nside2npix(64)
+    np.save(tmp_path / 'e.npy', np.full(npix, 3e11)); np.save(tmp_path / 'm.npy', np.arange(npix) % 7 == 0)
+    prof = load_profile('matched', {'real_data.exposure_map': str(tmp_path / 'e.npy'), 'real_data.source_mask': str(tmp_path / 'm.npy')})
+    assert real_exposure_map(prof, npix).dtype == float and real_exposure_map(prof, npix)[5] == 3e11
+    mask = real_source_mask(prof, npix)
+    assert mask.dtype == bool and mask.sum() == len(range(0, npix, 7))
+    assert real_source_mask(load_profile('matched', {'real_data.source_mask': None}), npix) is None
+    with pytest.raises(DataError, match=r"e\.npy: has 49152 pixels, expected 12288"): real_exposure_map(prof, hp.nside2npix(32))
+    bad = np.full(npix, 3e11); bad[10] = 0.0; np.save(tmp_path / 'e.npy', bad)
+    with pytest.raises(DataError, match=r"e\.npy: 1 pixel\(s\) are ≤ 0"): real_exposure_map(prof, npix)
