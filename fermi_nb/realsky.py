@@ -12,8 +12,7 @@ import healpy as hp
 from .config import load_profile, Profile, ProfileError
 from .data import have_data, data_path, real_counts_maps
 from .patching import PatchGeometry
-from .baseline import (purity_scan, completeness_at_matched_fraction, MATCHED_FRACTION_LEVELS, CATALOGUE_PREFIXES,
-                               score_column, equal_purity_table, equal_purity_metrics)
+from .baseline import MATCHED_FRACTION_LEVELS, CATALOGUE_PREFIXES, equal_purity_table, equal_purity_metrics
 from .localisation import localise
 from .localisation_files import run_localisation_profile
 from .geometry import is_high_latitude

@@ -11,6 +11,8 @@ import pandas as pd
 import healpy as hp
 from .config import Profile, atomic_write_text, write_csv_atomic
 from .data import real_counts_maps, real_exposure_map, real_source_mask
+from .instrument import exposure_maps
+from .classical import classical_templates
 from .localisation import candidates_to_sky, stitch
 from .patching import PatchGeometry
 from .baseline import resumable_ts_peaks, psf_map, effective_psf_tables
@@ -73,15 +75,14 @@ def real_map_ts_inputs(profile: Profile,   # profile with real_data (counts, exp
                        geom,               # the unrotated PatchGeometry the real map is cut with
                       ) -> tuple[dict, dict]:  # (map_patch_inputs of the real map, fitted template norms)
     "The TS map's inputs on the real map: counts, the diffuse templates fitted with the known sources masked, exposure; cut into patches."
-    from fermi_nb.classical import classical_templates
-    counts = real_counts_maps(profile)
-    mask = real_source_mask(profile, len(counts[0]))
+    counts = real_counts_maps(profile); npix = len(counts[0])
+    mask = real_source_mask(profile, npix)
     templates = classical_templates(profile)
     fits = [fitted_background(c, templates, mask) for c in counts]   # the templates' norms free in every energy bin
     backgrounds = [b for b, _ in fits]
     norms = fits[0][1] if len(fits) == 1 else {f'{Path(k).stem}_bin{i}': v for i, (_, n) in enumerate(fits) for k, v in n.items()}
-    from fermi_nb.instrument import exposure_maps   # several bins: the profile's exposure of each bin (its energy dependence)
-    exposure = [real_exposure_map(profile, len(counts[0]))] if len(counts) == 1 else exposure_maps(profile)
+    # several bins: the profile's exposure of each bin (its energy dependence)
+    exposure = [real_exposure_map(profile, npix)] if len(counts) == 1 else exposure_maps(profile)
     return map_patch_inputs(geom, counts, backgrounds, exposure), norms
 
 def run_ts_map(run_dir,                  # run directory: the stage writes RUN_DIR/ts_map and metrics/ts_map.json

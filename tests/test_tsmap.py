@@ -6,9 +6,10 @@ from fermi_nb.config import load_profile
 from fermi_nb.patching import PatchGeometry, synthetic_sky
 from fermi_nb.catalog import crossmatch_report
 from fermi_nb.baseline import (purity_scan, completeness_at_matched_fraction, MATCHED_FRACTION_LEVELS, resumable_ts_peaks,
-                               spread_patches, equal_purity_on_truth, equal_purity_metrics_on_truth)
+                               spread_patches, equal_purity_on_truth, equal_purity_metrics_on_truth, equal_purity_table,
+                               equal_purity_metrics, score_column)
 from fermi_nb.tsmap import fitted_background, map_patch_inputs, ts_map_detections
-from fermi_nb.realsky import equal_purity_table, equal_purity_wide, equal_purity_metrics, score_column
+from fermi_nb.realsky import equal_purity_wide
 
 ROOT = Path(__file__).resolve().parent.parent
 RECORDED = ROOT / 'studies' / 'real_sky' / 'results' / 'recorded_run'

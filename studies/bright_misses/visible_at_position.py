@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from scipy.ndimage import map_coordinates
-from fermi_nb.config import atomic_write_text
+from fermi_nb.config import atomic_write_text, write_csv_atomic
 from fermi_nb.runner import run_profile
 from fermi_nb.patching import PatchGeometry
 from fermi_nb.baseline import patch_dataset, ts_peaks, psf_map, effective_psf_tables, spread_patches
@@ -82,7 +82,7 @@ def main(runs, out):
                                 for b in sorted(t.band.unique())}
         t[f'dl_found_{r.name}'] = found
     Path(out).parent.mkdir(parents=True, exist_ok=True)
-    t.round(4).to_csv(Path(out).with_suffix('.csv'), index=False)
+    write_csv_atomic(t.round(4), Path(out).with_suffix('.csv'))
     atomic_write_text(Path(out), json.dumps(res, indent=1))
     print(json.dumps(res, indent=1))
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import pandas as pd
 from fermi_nb.config import load_profile
 from fermi_nb.catalog import load_4fgl, crossmatch_report, report_headline
-from fermi_nb.realsky import expected_ts_4fgl, limit_table, load_classical, equal_purity_table
+from fermi_nb.baseline import equal_purity_table
+from fermi_nb.realsky import expected_ts_4fgl, limit_table, load_classical
 
 CURVE_LEVELS = (0.6, 0.7, 0.8, 0.9, 0.95, 0.98)   # matched fractions of equal_purity_curve.csv
 

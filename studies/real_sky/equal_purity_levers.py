@@ -25,6 +25,13 @@ from fermi_nb.realsky import characterise_counts
 LEVELS = (0.90, 0.95, 0.98)
 THRESHOLDS = (0.2, 0.1, 0.05, 0.03)   # lower than the rule's usual choice: more candidates for the score to rank
 
+def with_scores(det, counts):
+    "The detections with the Li & Ma aperture significance on `counts` and the combined ranking scores added."
+    det = det.assign(signif_aperture=aperture_significance(counts, det.glon_deg.to_numpy(), det.glat_deg.to_numpy()))
+    return det.assign(p_real_x_score=det.p_real * det.score,
+                      rank_p_real_signif=det.p_real.rank() + det.signif_aperture.rank(),
+                      rank_peak_signif=det.peak_prob.rank() + det.signif_aperture.rank())
+
 def cells(det, score, fgl, rd):
     "Completeness at each matched fraction per band and flux cut, keyed 'highb F>3e-10 P0.95'."
     t = completeness_at_matched_fraction(purity_scan(det, fgl, rd.crossmatch_radius_deg, score, rd.lat_split_deg,
@@ -37,10 +44,7 @@ def main(run, ts_csv=None, out=None):
     run = Path(run); prof = run_localisation_profile(load_profile(run / 'profile.yaml'), run); rd = prof.real_data
     fgl, counts = load_4fgl(profile=prof), real_counts_maps(prof)
     ts = pd.read_csv(ts_csv or run / 'ts_map' / 'ts_map_detections.csv')
-    det = pd.read_csv(run / 'real_sky' / 'detections.csv')
-    det['signif_aperture'] = aperture_significance(np.sum(counts, axis=0), det.glon_deg.to_numpy(), det.glat_deg.to_numpy())
-    det['p_real_x_score'] = det.p_real * det.score
-    det['rank_p_real_signif'] = det.p_real.rank() + det.signif_aperture.rank()
+    det = with_scores(pd.read_csv(run / 'real_sky' / 'detections.csv'), np.sum(counts, axis=0))
     res = {'run': run.name, 'operating_point': prof.localisation.prob_threshold, 'levels': LEVELS,
            'ts_map': {'n_det': len(ts), 'cells': cells(ts, 'score', fgl, rd)}, 'scores': {}, 'thresholds': {}}
     for score in ('p_real', 'score', 'peak_prob', 'signif_aperture', 'p_real_x_score', 'rank_p_real_signif'):

@@ -19,8 +19,9 @@ from fermi_nb.runner import run_profile
 from fermi_nb.localisation_files import run_localisation_profile
 from fermi_nb.config import write_csv_atomic
 from fermi_nb.catalog import load_4fgl
-from fermi_nb.realsky import (crossmatch_reports, headline_table, equal_purity_table, equal_purity_wide, load_classical,
-                              load_ts_map, GOALS_DL, CLASSICAL_ISSUE)
+from fermi_nb.baseline import equal_purity_table
+from fermi_nb.realsky import (crossmatch_reports, headline_table, equal_purity_wide, load_classical, load_ts_map, GOALS_DL,
+                              CLASSICAL_ISSUE)
 
 OUT = Path(__file__).resolve().parent / 'results' / 'recorded_run'
 MAX_SCAN_ROWS = 400

@@ -16,19 +16,12 @@ import pandas as pd
 from fermi_nb.config import load_profile, atomic_write_text
 from fermi_nb.catalog import load_4fgl, crossmatch
 from fermi_nb.geometry import is_high_latitude
-from fermi_nb.classical import aperture_significance
 from fermi_nb.data import real_counts_maps
 from fermi_nb.sky import Sky, sky_dir
 from fermi_nb.baseline import equal_purity_on_truth
-from equal_purity_levers import cells   # completeness at matched fraction per band, flux cut and level
+from equal_purity_levers import cells, with_scores   # completeness at matched fraction; the ranking scores
 
 SCORES = ('p_real', 'peak_prob', 'signif_aperture', 'rank_p_real_signif', 'rank_peak_signif')
-
-def with_scores(det, counts):
-    "The detections with the aperture significance and the two rank sums added."
-    det = det.assign(signif_aperture=aperture_significance(counts, det.glon_deg.to_numpy(), det.glat_deg.to_numpy()))
-    return det.assign(rank_p_real_signif=det.p_real.rank() + det.signif_aperture.rank(),
-                      rank_peak_signif=det.peak_prob.rank() + det.signif_aperture.rank())
 
 def unmatched_confident(det, fgl, rd, min_p_real=0.9):
     "The |b| > split detections with P_Real > min_p_real and no 4FGL-DR2 source within the radius, against the matched ones."

@@ -20,7 +20,8 @@ from fermi_nb.config import atomic_write_text
 from fermi_nb.runner import run_profile
 from fermi_nb.patching import PatchGeometry
 from fermi_nb.localisation_files import run_localisation_profile
-from fermi_nb.realsky import simulated_test_counts, detect_sources, equal_purity_table, equal_purity_wide
+from fermi_nb.baseline import equal_purity_table
+from fermi_nb.realsky import simulated_test_counts, detect_sources, equal_purity_wide
 from fermi_nb.tsmap import map_patch_inputs, ts_map_detections
 
 DRAW_SEED = 0        # Poisson draw of the HEALPix-path test sky (as completeness_by_ts.py)
