@@ -23,10 +23,10 @@ from .population import band_photon_flux
 # %% auto #0
 __all__ = ['MATCHED_FRACTION_LEVELS', 'CATALOGUE_PREFIXES', 'patch_inputs', 'nearest_patches', 'spread_patches', 'to_finest',
            'energy_axes', 'patch_wcs', 'psf_map', 'effective_psf_tables', 'patch_dataset', 'ts_peaks', 'run_baseline',
-           'resumable_ts_peaks', 'in_region', 'compare_methods', 'baseline_stitch_radius_deg', 'compare_on_region',
-           'plot_baseline_comparison', 'score_scan', 'completeness_at_purity', 'compare_at_purity', 'purity_scan',
-           'completeness_at_matched_fraction', 'score_column', 'equal_purity_table', 'equal_purity_metrics',
-           'equal_purity_on_truth', 'equal_purity_metrics_on_truth', 'run_baseline_stage']
+           'chunk_size', 'resumable_ts_peaks', 'in_region', 'compare_methods', 'baseline_stitch_radius_deg',
+           'compare_on_region', 'plot_baseline_comparison', 'score_scan', 'completeness_at_purity', 'compare_at_purity',
+           'purity_scan', 'completeness_at_matched_fraction', 'score_column', 'equal_purity_table',
+           'equal_purity_metrics', 'equal_purity_on_truth', 'equal_purity_metrics_on_truth', 'run_baseline_stage']
 
 # %% ../nbs/32_baseline.ipynb #eeaae7a1
 def patch_inputs(sky,           # Sky (05_sky): counts(k), diffuse_counts[k], exposure[k]
@@ -238,6 +238,14 @@ def _init_worker(geom, psf): _WORKER.update(geom=geom, psf=psf)
 
 def _ts_chunk_in_worker(*args): return _ts_chunk(_WORKER['geom'], *args, psf=_WORKER['psf'])
 
+def chunk_size(n_patches: int,      # patches to analyse
+               chunk_patches: int,  # largest chunk wanted
+               n_workers: int,      # processes sharing the chunks
+              ) -> int:             # patches per chunk
+    "At most `chunk_patches`, and small enough that every worker gets at least two chunks (no worker idles at the end)."
+    if n_workers == 1: return chunk_patches
+    return max(1, min(chunk_patches, -(-n_patches // (2 * n_workers))))
+
 def resumable_ts_peaks(geom,                      # PatchGeometry the inputs were cut with
                        patch_ids,                 # patches to analyse
                        counts: list,              # per bin (len(patch_ids), n, n) counts, in the order of patch_ids
@@ -246,7 +254,7 @@ def resumable_ts_peaks(geom,                      # PatchGeometry the inputs wer
                        min_distance_px: int = 2,  # minimum distance between peaks [px]
                        psf=None,                  # PSFMap of the kernel; None → the effective PSF of the patch data
                        work_dir=None,             # where finished chunks are kept (resume); None → nothing written
-                       chunk_patches: int = 32,   # patches per chunk
+                       chunk_patches: int = 32,   # largest chunk; with several workers smaller, so each gets ≥ 2 (chunk_size)
                        n_workers: int = 1,        # processes sharing the chunks (fork); 1 → this process
                        progress: bool = False,    # tqdm progress bar over the chunks
                       ) -> tuple[pd.DataFrame, np.ndarray]:  # (candidates as run_baseline's, CPU seconds per patch)
@@ -256,6 +264,7 @@ def resumable_ts_peaks(geom,                      # PatchGeometry the inputs wer
     if chunk_patches < 1 or n_workers < 1:
         raise ValueError(f"resumable_ts_peaks: chunk_patches ({chunk_patches}) and n_workers ({n_workers}) must be ≥ 1")
     psf = psf if psf is not None else psf_map(geom.profile, tables=effective_psf_tables(geom))
+    chunk_patches = chunk_size(len(patch_ids), chunk_patches, n_workers)
     starts = list(range(0, len(patch_ids), chunk_patches))
     done, pending = {}, []
     def chunk_args(i):

@@ -6,8 +6,8 @@ from fermi_nb.config import load_profile
 from fermi_nb.patching import PatchGeometry, synthetic_sky
 from fermi_nb.catalog import crossmatch_report
 from fermi_nb.baseline import (purity_scan, completeness_at_matched_fraction, MATCHED_FRACTION_LEVELS, resumable_ts_peaks,
-                               spread_patches, equal_purity_on_truth, equal_purity_metrics_on_truth, equal_purity_table,
-                               equal_purity_metrics, score_column)
+                               chunk_size, spread_patches, equal_purity_on_truth, equal_purity_metrics_on_truth,
+                               equal_purity_table, equal_purity_metrics, score_column)
 from fermi_nb.tsmap import fitted_background, map_patch_inputs, ts_map_detections
 from fermi_nb.realsky import equal_purity_wide
 
@@ -113,11 +113,17 @@ def test_resumable_ts_peaks_refuses_stale_chunks_and_shares_workers(demo_sky, tm
     strict, _ = resumable_ts_peaks(geom, ids, counts, inputs, 15.0, 2, work_dir=tmp_path, chunk_patches=1)
     assert first.sqrt_ts.min() < 15.0 <= strict.sqrt_ts.min() and len(strict) < len(first)
     assert json.loads((tmp_path / 'chunks' / 'chunk_0001.json').read_text())['sqrt_ts_threshold'] == 15.0
-    # two worker processes give the same peaks as one
-    shared, cpu_shared = resumable_ts_peaks(geom, ids, counts, inputs, 3.0, 2, chunk_patches=1, n_workers=2)
+    # two worker processes give the same peaks as one; the default chunk of 32 is split so that each worker gets a chunk
+    shared, cpu_shared = resumable_ts_peaks(geom, ids, counts, inputs, 3.0, 2, work_dir=tmp_path / 'shared', n_workers=2)
     assert len(shared) == len(first) and np.allclose(shared[['x_px', 'y_px', 'sqrt_ts']], first[['x_px', 'y_px', 'sqrt_ts']])
     assert len(cpu_shared) == 2 and (cpu_shared > 0).all()
+    assert sorted(p.name for p in (tmp_path / 'shared' / 'chunks').glob('*.json')) == ['chunk_0000.json', 'chunk_0001.json']
     with pytest.raises(ValueError, match='no patches'): resumable_ts_peaks(geom, [], counts, inputs, 3.0)
+
+def test_chunk_size_gives_every_worker_two_chunks():
+    assert chunk_size(100, 32, 1) == 32                             # one process: the chunk asked for
+    assert chunk_size(100, 32, 2) == 25 and chunk_size(128, 32, 16) == 4   # 4 chunks for 2 workers, 32 for 16
+    assert chunk_size(768, 32, 2) == 32 and chunk_size(3, 32, 4) == 1      # a whole sky keeps its chunks; never below 1
 
 def test_spread_patches_cover_both_bands(demo_sky):
     prof, geom, *_ = demo_sky

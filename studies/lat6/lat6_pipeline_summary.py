@@ -8,7 +8,9 @@ key 'command'); this script only reads its run directory:
 
 Writes studies/lat6/results/lat6_pipeline_history.csv (MIUN training curves) and studies/lat6/results/lat6_pipeline.json
 (training, evaluation on the test skies, precision-recall over the start threshold (completeness against every
-simulated source), baseline, characterisation).
+simulated source), baseline, characterisation). When the run has a baseline stage, its tables are kept too:
+`baseline_comparison` (both searches at their own thresholds) and `baseline_equal_purity` (both cut to matched
+fractions 0.90 / 0.95 / 0.98 against the truth, per |b| band and flux cut, with errors).
 """
 import json, sys
 from pathlib import Path
@@ -71,12 +73,14 @@ def main(run_dir, tag='', command=COMMAND):
         ev.update(chance_purity_of_run(run, ev['match_radius_deg']))
         ev['purity_chance_corrected'] = (ev['purity'] - ev['chance_purity']) / (1 - ev['chance_purity'])
     pr = pd.read_csv(run / 'evaluation' / 'pr_curve.csv') if (run / 'evaluation' / 'pr_curve.csv').exists() else None
+    tables = {f'baseline_{name}': pd.read_csv(run / 'baseline' / f'{name}.csv').to_dict(orient='list')
+              for name in ('comparison', 'equal_purity') if (run / 'baseline' / f'{name}.csv').exists()}
     summary = dict(command=command, run_dir=str(run), profile_yaml=profile,
                    training=dict(epochs=int(len(hist)), best_val_acc_a=float(hist.val_acc_a.max()),
                                  last=hist.iloc[-1].to_dict()),
                    metrics=metrics,
                    pr_curve=None if pr is None else pr.to_dict(orient='list'),
-                   group_ba_vs_class_threshold=group_ba_vs_threshold(run))
+                   group_ba_vs_class_threshold=group_ba_vs_threshold(run), **tables)
     atomic_write_text(RESULTS / f'lat6_pipeline{tag}.json', json.dumps(summary, indent=1, default=float))
     print(json.dumps(summary['training'], indent=1, default=float))
     print('group BA vs classification threshold', json.dumps(summary['group_ba_vs_class_threshold'], indent=1))
